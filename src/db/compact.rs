@@ -1,0 +1,132 @@
+//! The compaction thread and manual compaction.
+//!
+//! Order of durability, as for flushes: outputs are synced (and the directory), then the
+//! manifest edit that swaps inputs for outputs is synced, and only then are the inputs
+//! marked obsolete; their files go when the last reader holding them lets go.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use super::flush::table_options;
+use super::{DbInner, super_version};
+use crate::compaction::{self, Compaction, CompactionEnv, picker};
+use crate::error::{Error, Result};
+
+pub(crate) fn compaction_thread(db: &Arc<DbInner>) {
+    let mut backoff = Duration::from_millis(50);
+    loop {
+        {
+            let mut bg = db.bg.lock();
+            loop {
+                if db.shutting_down.load(Ordering::Acquire) {
+                    return;
+                }
+                if bg.compaction_requested && !db.stopped_flag.load(Ordering::Acquire) {
+                    bg.compaction_requested = false;
+                    break;
+                }
+                db.bg_cv.wait(&mut bg);
+            }
+        }
+        if !db.opts.background_compaction {
+            continue;
+        }
+        loop {
+            if db.shutting_down.load(Ordering::Acquire) || db.stopped_flag.load(Ordering::Acquire) {
+                break;
+            }
+            match db.compact_once() {
+                Ok(true) => backoff = Duration::from_millis(50),
+                Ok(false) => break,
+                Err(Error::Closed) => return,
+                Err(e) if e.is_no_space() => {
+                    db.counters
+                        .background_errors
+                        .fetch_add(1, Ordering::Relaxed);
+                    std::thread::sleep(backoff);
+                    backoff = (backoff * 2).min(Duration::from_secs(2));
+                }
+                Err(e) => {
+                    db.stop_writes(format!("compaction failed: {e}"));
+                    break;
+                }
+            }
+        }
+    }
+}
+
+impl DbInner {
+    /// Runs the compaction the policy wants next; false if none is due.
+    fn compact_once(&self) -> Result<bool> {
+        let _running = self.compaction_lock.lock();
+        let picked = {
+            let versions = self.versions.lock();
+            let version = versions.current();
+            picker::pick(&version, &self.opts, &|level| {
+                versions.compact_pointer(level).to_vec()
+            })
+        };
+        match picked {
+            Some(c) => {
+                self.run_compaction(&c)?;
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+
+    /// Compacts everything into one sorted run (after the caller flushed the memtables).
+    pub(crate) fn compact_all(&self) -> Result<()> {
+        self.check_writable()?;
+        let _running = self.compaction_lock.lock();
+        let version = self.versions.lock().current();
+        if let Some(c) = picker::full(&version, &self.opts) {
+            self.run_compaction(&c)?;
+        }
+        Ok(())
+    }
+
+    fn run_compaction(&self, c: &Compaction) -> Result<()> {
+        let numbers = Arc::clone(&self.versions.lock().numbers);
+        let env = CompactionEnv {
+            fs: self.opts.fs.as_ref(),
+            dir: &self.dir,
+            table_opts: table_options(&self.opts),
+            numbers: &numbers,
+            ctx: &self.table_ctx,
+            smallest_snapshot: self.smallest_snapshot(),
+            stop: &self.shutting_down,
+        };
+        let out = compaction::run(c, &env)?;
+        let mut versions = self.versions.lock();
+        if let Err(e) = versions.log_and_apply(out.edit, out.added, self.visible_seq()) {
+            drop(versions);
+            self.stop_writes(format!("manifest update failed: {e}"));
+            return Err(e);
+        }
+        let version = versions.current();
+        drop(versions);
+        self.install_super_version(|sv| {
+            super_version(Arc::clone(&sv.mem), sv.imms.clone(), version, &self.opts)
+        });
+        let counters = &self.counters;
+        if c.trivial_move {
+            counters.trivial_moves.fetch_add(1, Ordering::Relaxed);
+        } else {
+            counters.compactions.fetch_add(1, Ordering::Relaxed);
+        }
+        counters
+            .compaction_bytes_read
+            .fetch_add(out.bytes_read, Ordering::Relaxed);
+        counters
+            .compaction_bytes_written
+            .fetch_add(out.bytes_written, Ordering::Relaxed);
+        counters
+            .compaction_entries_dropped
+            .fetch_add(out.entries_dropped, Ordering::Relaxed);
+        // Stalled writers may go on now.
+        self.wake_background(false);
+        Ok(())
+    }
+}

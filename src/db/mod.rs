@@ -1,0 +1,399 @@
+//! The database: ties the WAL, memtables, tables, manifest and background work together.
+//!
+//! Concurrency, in one paragraph: writers serialize on `write` only for the WAL append and
+//! the memtable insert; the `fdatasync` happens outside it and is shared by every writer
+//! waiting on it (group commit). Readers take no lock: they load the visible sequence
+//! number, then the current [`SuperVersion`] (memtables + version) through an `ArcSwap`.
+//! A flush thread turns immutable memtables into L0 tables and a compaction thread merges
+//! levels; both log their edits to the manifest under `versions` and publish a new
+//! super-version under `sv_lock`. Lock order: `write` -> `sv_lock`, `versions` -> `sv_lock`,
+//! `write` -> `sync`.
+
+mod compact;
+mod flush;
+mod read;
+mod recovery;
+mod stats;
+mod write;
+
+pub use read::Snapshot;
+pub use stats::{CacheStats, LevelStats, Stats};
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::thread::JoinHandle;
+
+use arc_swap::ArcSwap;
+use parking_lot::{Condvar, Mutex};
+
+use crate::WriteBatch;
+use crate::cache::BlockCache;
+use crate::error::{Error, Result};
+use crate::iter::DbIterator;
+use crate::key::SeqNum;
+use crate::lock::DirLock;
+use crate::memtable::Memtable;
+use crate::options::Options;
+use crate::version::{TableContext, Version, VersionSet};
+use stats::Counters;
+use write::{SyncState, WriteState};
+
+/// What readers see: the active memtable, the immutable ones waiting for a flush (newest
+/// first), and the live tables. Replaced as a whole, never modified.
+pub(crate) struct SuperVersion {
+    pub mem: Arc<Memtable>,
+    pub imms: Vec<Arc<Memtable>>,
+    pub version: Arc<Version>,
+    /// Computed once per version for the write path's backpressure.
+    pub pending_compaction_bytes: u64,
+}
+
+/// How the database was opened.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Mode {
+    ReadWrite,
+    /// A secondary reader: a snapshot of the directory as of open. `holder` is set when it
+    /// was opened because a writer holds the lock (with the writer's PID if known).
+    Secondary {
+        holder: Option<Option<u32>>,
+    },
+}
+
+pub(crate) struct DbInner {
+    pub(crate) dir: PathBuf,
+    pub(crate) opts: Options,
+    pub(crate) mode: Mode,
+    lock: Mutex<Option<DirLock>>,
+    /// The writer's state; `None` for a secondary reader and after close.
+    write: Mutex<Option<WriteState>>,
+    sync: Mutex<SyncState>,
+    sync_cv: Condvar,
+    sv: ArcSwap<SuperVersion>,
+    sv_lock: Mutex<()>,
+    /// Every write with a sequence number at or below this is readable (and, under
+    /// `SyncMode::Always`, durable).
+    visible_seq: AtomicU64,
+    versions: Mutex<VersionSet>,
+    /// Paired with `bg_cv`: background threads wait for work on it, stalled writers and
+    /// `flush()` wait for background progress on it.
+    bg: Mutex<BgState>,
+    bg_cv: Condvar,
+    /// Held by whichever compaction runs, background or manual.
+    compaction_lock: Mutex<()>,
+    /// Set once a write, sync or manifest update fails: the reason writes are refused.
+    stopped: Mutex<Option<String>>,
+    stopped_flag: AtomicBool,
+    snapshots: Mutex<BTreeMap<SeqNum, usize>>,
+    pub(crate) counters: Counters,
+    cache: Arc<BlockCache>,
+    table_ctx: Arc<TableContext>,
+    shutting_down: AtomicBool,
+}
+
+#[derive(Default)]
+struct BgState {
+    compaction_requested: bool,
+}
+
+/// An open database. Share it between threads by reference or in an `Arc`.
+///
+/// ```
+/// # fn main() -> lsmdb::Result<()> {
+/// let dir = tempfile::tempdir().unwrap();
+/// let db = lsmdb::Db::open(dir.path(), lsmdb::Options::default())?;
+/// db.put(b"user:1", b"Ada")?;
+/// assert_eq!(db.get(b"user:1")?, Some(b"Ada".to_vec()));
+/// for item in db.range(b"user:", b"user;")? {
+///     let (key, value) = item?;
+///     println!("{} = {}", String::from_utf8_lossy(&key), String::from_utf8_lossy(&value));
+/// }
+/// db.close()?;
+/// # Ok(())
+/// # }
+/// ```
+pub struct Db {
+    inner: Arc<DbInner>,
+    threads: Vec<JoinHandle<()>>,
+}
+
+impl Db {
+    /// Opens (or creates) the database in `dir` for reading and writing, taking the
+    /// directory's lock. Fails with [`Error::Locked`] if another writer holds it.
+    pub fn open(dir: impl AsRef<Path>, opts: Options) -> Result<Db> {
+        recovery::open_writer(dir.as_ref(), opts)
+    }
+
+    /// Opens the database in `dir` read-only, beside a writer that may hold the lock, in the
+    /// manner of RocksDB's secondary instance: it reads the manifest, the tables it names and
+    /// the WALs (up to the last complete record), writes nothing and takes no lock. It sees
+    /// the data as of the moment it opened.
+    pub fn open_read_only(dir: impl AsRef<Path>, opts: Options) -> Result<Db> {
+        recovery::open_secondary(dir.as_ref(), opts, None)
+    }
+
+    /// Opens for writing if the directory is free, and read-only if another process holds
+    /// its lock. [`Db::is_read_only`] tells which.
+    pub fn open_or_read_only(dir: impl AsRef<Path>, opts: Options) -> Result<Db> {
+        match recovery::open_writer(dir.as_ref(), opts.clone()) {
+            Err(Error::Locked { holder_pid, .. }) => {
+                recovery::open_secondary(dir.as_ref(), opts, Some(holder_pid))
+            }
+            other => other,
+        }
+    }
+
+    fn from_inner(inner: Arc<DbInner>) -> Db {
+        let mut threads = Vec::new();
+        if inner.mode == Mode::ReadWrite {
+            let flusher = Arc::clone(&inner);
+            threads.push(spawn("lsmdb-flush", move || flush::flush_thread(&flusher)));
+            let compactor = Arc::clone(&inner);
+            threads.push(spawn("lsmdb-compact", move || {
+                compact::compaction_thread(&compactor)
+            }));
+        }
+        Db { inner, threads }
+    }
+
+    /// Stores `value` under `key`, replacing any previous value.
+    pub fn put(&self, key: impl AsRef<[u8]>, value: impl AsRef<[u8]>) -> Result<()> {
+        let mut batch = WriteBatch::new();
+        batch.put(key, value);
+        self.write(&batch)
+    }
+
+    /// Removes `key` (writes a tombstone). Deleting a missing key is not an error.
+    pub fn delete(&self, key: impl AsRef<[u8]>) -> Result<()> {
+        let mut batch = WriteBatch::new();
+        batch.delete(key);
+        self.write(&batch)
+    }
+
+    /// Applies every operation of `batch` atomically, with one WAL record and one sync.
+    pub fn write(&self, batch: &WriteBatch) -> Result<()> {
+        self.inner.write(batch)
+    }
+
+    /// The value stored under `key`, or `None`.
+    pub fn get(&self, key: impl AsRef<[u8]>) -> Result<Option<Vec<u8>>> {
+        self.inner.get(key.as_ref(), None)
+    }
+
+    /// An iterator over every key, in order.
+    pub fn iter(&self) -> Result<DbIterator> {
+        self.inner.iter(None, None, None)
+    }
+
+    /// An iterator over keys in `[start, end)`, in order.
+    pub fn range(&self, start: impl AsRef<[u8]>, end: impl AsRef<[u8]>) -> Result<DbIterator> {
+        self.inner.iter(
+            Some(start.as_ref().to_vec()),
+            Some(end.as_ref().to_vec()),
+            None,
+        )
+    }
+
+    /// An iterator over keys at or after `start`, in order.
+    pub fn range_from(&self, start: impl AsRef<[u8]>) -> Result<DbIterator> {
+        self.inner.iter(Some(start.as_ref().to_vec()), None, None)
+    }
+
+    /// An iterator over the keys that start with `prefix`.
+    pub fn prefix(&self, prefix: impl AsRef<[u8]>) -> Result<DbIterator> {
+        let prefix = prefix.as_ref();
+        self.inner.iter(
+            Some(prefix.to_vec()),
+            crate::key::prefix_successor(prefix),
+            None,
+        )
+    }
+
+    /// A consistent point-in-time view: reads through it ignore later writes, and
+    /// compaction keeps the versions it needs until it is dropped.
+    pub fn snapshot(&self) -> Snapshot {
+        Snapshot::new(Arc::clone(&self.inner))
+    }
+
+    /// Writes the active memtable to a table and waits until every memtable is flushed.
+    pub fn flush(&self) -> Result<()> {
+        self.inner.flush()
+    }
+
+    /// Compacts every table into one sorted run on the deepest level, dropping overwritten
+    /// versions and tombstones no snapshot needs, and waits for it.
+    pub fn compact(&self) -> Result<()> {
+        self.inner.flush()?;
+        self.inner.compact_all()
+    }
+
+    /// Makes every write so far durable (useful under `SyncMode::None`).
+    pub fn sync(&self) -> Result<()> {
+        self.inner.sync_all()
+    }
+
+    /// Figures about the tree, the cache and the work done so far.
+    pub fn stats(&self) -> Stats {
+        self.inner.stats()
+    }
+
+    /// The database directory.
+    pub fn path(&self) -> &Path {
+        &self.inner.dir
+    }
+
+    /// Whether this handle is a read-only secondary (see [`Db::open_read_only`]).
+    pub fn is_read_only(&self) -> bool {
+        self.inner.mode != Mode::ReadWrite
+    }
+
+    /// The PID of the process holding the write lock, for a read-only handle opened by
+    /// [`Db::open_or_read_only`] when it could be read.
+    pub fn lock_holder(&self) -> Option<u32> {
+        match self.inner.mode {
+            Mode::Secondary { holder } => holder.flatten(),
+            Mode::ReadWrite => None,
+        }
+    }
+
+    /// Verifies every checksum of every live file, returning what was checked.
+    pub fn check(&self) -> Result<CheckReport> {
+        self.inner.check()
+    }
+
+    /// Stops background work, syncs the WAL and releases the lock, reporting any error.
+    /// Dropping a `Db` does the same but cannot report errors.
+    pub fn close(mut self) -> Result<()> {
+        self.shutdown()
+    }
+
+    fn shutdown(&mut self) -> Result<()> {
+        self.inner.shutting_down.store(true, Ordering::SeqCst);
+        {
+            let _bg = self.inner.bg.lock();
+            self.inner.bg_cv.notify_all();
+        }
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+        let result = self.inner.close_wal();
+        *self.inner.lock.lock() = None;
+        result
+    }
+}
+
+impl Drop for Db {
+    fn drop(&mut self) {
+        let _ = self.shutdown();
+    }
+}
+
+impl std::fmt::Debug for Db {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Db")
+            .field("dir", &self.inner.dir)
+            .field("mode", &self.inner.mode)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What [`Db::check`] verified.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct CheckReport {
+    pub tables: u64,
+    pub table_entries: u64,
+    pub wal_files: u64,
+    pub wal_records: u64,
+    pub bytes: u64,
+}
+
+fn spawn(name: &str, f: impl FnOnce() + Send + 'static) -> JoinHandle<()> {
+    match std::thread::Builder::new().name(name.to_string()).spawn(f) {
+        Ok(h) => h,
+        // Without its background threads the engine cannot flush; failing to start one
+        // means the process is out of resources, which nothing here can recover from.
+        Err(e) => panic!("cannot start thread {name}: {e}"),
+    }
+}
+
+impl DbInner {
+    pub(crate) fn check_writable(&self) -> Result<()> {
+        if let Mode::Secondary { holder } = self.mode {
+            let who = match holder {
+                Some(Some(pid)) => format!(" (another process, pid {pid}, holds the write lock)"),
+                Some(None) => " (another process holds the write lock)".to_string(),
+                None => String::new(),
+            };
+            return Err(Error::ReadOnly(who));
+        }
+        if self.stopped_flag.load(Ordering::Acquire) {
+            let reason = self.stopped.lock().clone().unwrap_or_default();
+            return Err(Error::WritesStopped(reason));
+        }
+        Ok(())
+    }
+
+    /// Refuses all later writes: the first failure of a WAL, table or manifest write or
+    /// sync. Reads go on; a reopen recovers from the WAL.
+    pub(crate) fn stop_writes(&self, reason: String) {
+        {
+            let mut stopped = self.stopped.lock();
+            if stopped.is_none() {
+                *stopped = Some(reason);
+            }
+        }
+        self.stopped_flag.store(true, Ordering::Release);
+        {
+            let _bg = self.bg.lock();
+            self.bg_cv.notify_all();
+        }
+        let _s = self.sync.lock();
+        self.sync_cv.notify_all();
+    }
+
+    pub(crate) fn visible_seq(&self) -> SeqNum {
+        self.visible_seq.load(Ordering::Acquire)
+    }
+
+    /// The oldest sequence number a reader may still ask for.
+    pub(crate) fn smallest_snapshot(&self) -> SeqNum {
+        let visible = self.visible_seq();
+        self.snapshots
+            .lock()
+            .keys()
+            .next()
+            .map_or(visible, |&s| s.min(visible))
+    }
+
+    /// Publishes a new super-version built from the current one by `change`.
+    pub(crate) fn install_super_version(&self, change: impl FnOnce(&SuperVersion) -> SuperVersion) {
+        let _g = self.sv_lock.lock();
+        let current = self.sv.load();
+        self.sv.store(Arc::new(change(&current)));
+    }
+
+    pub(crate) fn wake_background(&self, compaction: bool) {
+        let mut bg = self.bg.lock();
+        if compaction {
+            bg.compaction_requested = true;
+        }
+        self.bg_cv.notify_all();
+    }
+}
+
+pub(crate) fn super_version(
+    mem: Arc<Memtable>,
+    imms: Vec<Arc<Memtable>>,
+    version: Arc<Version>,
+    opts: &Options,
+) -> SuperVersion {
+    let pending_compaction_bytes =
+        crate::compaction::picker::pending_compaction_bytes(&version, opts);
+    SuperVersion {
+        mem,
+        imms,
+        version,
+        pending_compaction_bytes,
+    }
+}

@@ -1,0 +1,294 @@
+//! The write path: append the batch to the WAL, insert it into the memtable, then (under
+//! `SyncMode::Always`) wait until an `fdatasync` covers it before making it visible and
+//! returning. Syncs are shared: whoever finds no sync running starts one covering everything
+//! appended so far, and every writer whose record it covers returns (group commit).
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use super::{DbInner, super_version};
+use crate::batch::WriteBatch;
+use crate::error::{Error, IoContext, Result};
+use crate::key::SeqNum;
+use crate::memtable::Memtable;
+use crate::options::SyncMode;
+use crate::record::{self, RECORD_HEADER_LEN};
+use crate::wal::{self, WAL_KIND, WalHandle};
+
+pub(crate) struct WriteState {
+    pub wal: record::Writer,
+    pub wal_handle: Arc<WalHandle>,
+    pub mem: Arc<Memtable>,
+    pub last_seq: SeqNum,
+    /// Reused buffer for the framed WAL record.
+    scratch: Vec<u8>,
+}
+
+impl WriteState {
+    pub(crate) fn new(
+        wal: record::Writer,
+        wal_handle: Arc<WalHandle>,
+        mem: Arc<Memtable>,
+        last_seq: SeqNum,
+    ) -> Self {
+        WriteState {
+            wal,
+            wal_handle,
+            mem,
+            last_seq,
+            scratch: Vec::new(),
+        }
+    }
+}
+
+/// How far the WAL is known to be durable, and whether a sync is under way.
+pub(crate) struct SyncState {
+    pub current: Arc<WalHandle>,
+    /// (WAL number, bytes) covered by the last completed sync. A newer WAL number means
+    /// every older WAL is fully durable (rotation syncs the old WAL first).
+    pub synced: (u64, u64),
+    pub syncing: bool,
+}
+
+impl DbInner {
+    pub(crate) fn write(&self, batch: &WriteBatch) -> Result<()> {
+        self.check_writable()?;
+        if batch.is_empty() {
+            return Ok(());
+        }
+        batch.validate()?;
+        let (wal_number, wal_end, last_seq) = {
+            let mut guard = self.write.lock();
+            let ws = guard.as_mut().ok_or(Error::Closed)?;
+            self.check_writable()?;
+            self.make_room(ws)?;
+            let first_seq = ws.last_seq + 1;
+            let last_seq = ws.last_seq + batch.len() as u64;
+
+            // Frame the record in place: header space first, then the payload.
+            ws.scratch.clear();
+            ws.scratch.resize(RECORD_HEADER_LEN, 0);
+            batch.encode_payload(first_seq, &mut ws.scratch);
+            record::frame_in_place(&mut ws.scratch);
+            if let Err(e) = ws.wal.append_encoded(&ws.scratch) {
+                // Part of the record may be on disk; nothing more may follow it.
+                self.stop_writes(format!("WAL append failed: {e}"));
+                return Err(e);
+            }
+            ws.wal_handle
+                .appended
+                .store(ws.wal.len(), Ordering::Release);
+            ws.mem
+                .apply(first_seq, batch.ops().filter_map(|op| op.ok()));
+            ws.last_seq = last_seq;
+            self.counters
+                .writes
+                .fetch_add(batch.len() as u64, Ordering::Relaxed);
+            self.counters
+                .user_bytes
+                .fetch_add(batch.size_in_bytes() as u64, Ordering::Relaxed);
+            self.counters
+                .wal_bytes
+                .fetch_add(ws.scratch.len() as u64, Ordering::Relaxed);
+            if self.opts.sync == SyncMode::None {
+                self.visible_seq.store(last_seq, Ordering::Release);
+            }
+            (ws.wal_handle.number, ws.wal.len(), last_seq)
+        };
+        if self.opts.sync == SyncMode::Always {
+            self.sync_wal_to(wal_number, wal_end)?;
+            self.visible_seq.fetch_max(last_seq, Ordering::AcqRel);
+        }
+        Ok(())
+    }
+
+    /// Returns once an `fdatasync` has covered the WAL up to `(wal_number, offset)`,
+    /// running one if none is under way.
+    pub(crate) fn sync_wal_to(&self, wal_number: u64, offset: u64) -> Result<()> {
+        let mut st = self.sync.lock();
+        loop {
+            if st.synced >= (wal_number, offset) {
+                return Ok(());
+            }
+            if self.stopped_flag.load(Ordering::Acquire) {
+                let reason = self.stopped.lock().clone().unwrap_or_default();
+                return Err(Error::WritesStopped(reason));
+            }
+            if st.syncing {
+                self.sync_cv.wait(&mut st);
+                continue;
+            }
+            st.syncing = true;
+            let handle = Arc::clone(&st.current);
+            let result = parking_lot::MutexGuard::unlocked(&mut st, || {
+                let upto = handle.appended();
+                handle
+                    .file
+                    .sync_data()
+                    .ctx("sync WAL", &handle.path)
+                    .map(|()| upto)
+            });
+            st.syncing = false;
+            self.counters.wal_syncs.fetch_add(1, Ordering::Relaxed);
+            match result {
+                Ok(upto) => {
+                    if (handle.number, upto) > st.synced {
+                        st.synced = (handle.number, upto);
+                    }
+                }
+                Err(e) => {
+                    // The page cache may have dropped the data: never retry and ack.
+                    drop(st);
+                    self.stop_writes(format!("{e}"));
+                    st = self.sync.lock();
+                }
+            }
+            self.sync_cv.notify_all();
+        }
+    }
+
+    /// Makes every write so far durable.
+    pub(crate) fn sync_all(&self) -> Result<()> {
+        let target = {
+            let guard = self.write.lock();
+            match guard.as_ref() {
+                Some(ws) => (ws.wal_handle.number, ws.wal.len()),
+                None => return Ok(()),
+            }
+        };
+        self.sync_wal_to(target.0, target.1)
+    }
+
+    /// Waits or slows down while memtables or L0 are over their limits, and switches to a
+    /// new memtable and WAL when the active one is full.
+    fn make_room(&self, ws: &mut WriteState) -> Result<()> {
+        let mut slowed = false;
+        loop {
+            self.check_writable()?;
+            let sv = self.sv.load();
+            let l0 = sv.version.levels[0].len();
+            let auto = self.opts.background_compaction;
+            let pending = sv.pending_compaction_bytes;
+            if auto
+                && !slowed
+                && (l0 >= self.opts.l0_slowdown_trigger
+                    || pending >= self.opts.pending_compaction_slowdown_bytes)
+            {
+                // Spread the delay over many writes instead of stopping later.
+                slowed = true;
+                self.counters
+                    .stall_slowdowns
+                    .fetch_add(1, Ordering::Relaxed);
+                let start = Instant::now();
+                std::thread::sleep(Duration::from_millis(1));
+                self.counters
+                    .stall_micros
+                    .fetch_add(start.elapsed().as_micros() as u64, Ordering::Relaxed);
+                continue;
+            }
+            if ws.mem.memory_usage() < self.opts.write_buffer_size {
+                return Ok(());
+            }
+            let too_many_imms = sv.imms.len() >= self.opts.max_immutable_memtables;
+            let l0_full = auto && l0 >= self.opts.l0_stop_trigger;
+            let pending_full = auto && pending >= self.opts.pending_compaction_stop_bytes;
+            if too_many_imms || l0_full || pending_full {
+                drop(sv);
+                self.counters.stall_stops.fetch_add(1, Ordering::Relaxed);
+                let start = Instant::now();
+                {
+                    let mut bg = self.bg.lock();
+                    if l0_full || pending_full {
+                        bg.compaction_requested = true;
+                    }
+                    self.bg_cv.notify_all();
+                    self.bg_cv.wait_for(&mut bg, Duration::from_millis(100));
+                }
+                self.counters
+                    .stall_micros
+                    .fetch_add(start.elapsed().as_micros() as u64, Ordering::Relaxed);
+                continue;
+            }
+            drop(sv);
+            return self.rotate(ws);
+        }
+    }
+
+    /// Freezes the active memtable and starts a new memtable and WAL.
+    pub(crate) fn rotate(&self, ws: &mut WriteState) -> Result<()> {
+        // The old WAL is made durable before the new one takes writes, so that a power loss
+        // can only lose a suffix of the writes, never a hole.
+        self.sync_wal_to(ws.wal_handle.number, ws.wal.len())?;
+        let number = self.versions.lock().numbers.allocate();
+        let path = wal::wal_path(&self.dir, number);
+        let writer = record::Writer::create(self.opts.fs.as_ref(), &path, WAL_KIND)?;
+        let durable = writer.sync().and_then(|()| {
+            self.opts
+                .fs
+                .sync_dir(&self.dir)
+                .ctx("sync directory", &self.dir)
+        });
+        if let Err(e) = durable {
+            self.stop_writes(format!("{e}"));
+            return Err(e);
+        }
+        let handle = Arc::new(WalHandle::new(number, &writer));
+        {
+            let mut st = self.sync.lock();
+            st.current = Arc::clone(&handle);
+            st.synced = st.synced.max((number, writer.len()));
+        }
+        let mem = Arc::new(Memtable::new(number, self.opts.write_buffer_size));
+        let old = std::mem::replace(&mut ws.mem, Arc::clone(&mem));
+        ws.wal = writer;
+        ws.wal_handle = handle;
+        self.install_super_version(|sv| {
+            let mut imms = Vec::with_capacity(sv.imms.len() + 1);
+            imms.push(Arc::clone(&old));
+            imms.extend(sv.imms.iter().cloned());
+            super_version(Arc::clone(&mem), imms, Arc::clone(&sv.version), &self.opts)
+        });
+        // Everything in the frozen memtable is durable now.
+        self.visible_seq.fetch_max(ws.last_seq, Ordering::AcqRel);
+        self.wake_background(false);
+        Ok(())
+    }
+
+    /// Freezes the active memtable (if it holds anything) and waits until every frozen
+    /// memtable is in a table.
+    pub(crate) fn flush(&self) -> Result<()> {
+        self.check_writable()?;
+        {
+            let mut guard = self.write.lock();
+            let ws = guard.as_mut().ok_or(Error::Closed)?;
+            if !ws.mem.is_empty() {
+                self.rotate(ws)?;
+            }
+        }
+        let mut bg = self.bg.lock();
+        loop {
+            self.check_writable()?;
+            if self.sv.load().imms.is_empty() {
+                return Ok(());
+            }
+            self.bg_cv.notify_all();
+            self.bg_cv.wait_for(&mut bg, Duration::from_millis(100));
+        }
+    }
+
+    /// At close: sync the WAL so that `SyncMode::None` loses nothing on a clean shutdown.
+    pub(crate) fn close_wal(&self) -> Result<()> {
+        let target = {
+            let guard = self.write.lock();
+            match guard.as_ref() {
+                Some(ws) => (ws.wal_handle.number, ws.wal.len()),
+                None => return Ok(()),
+            }
+        };
+        // After a failure this reports the reason writes stopped.
+        let result = self.sync_wal_to(target.0, target.1);
+        *self.write.lock() = None;
+        result
+    }
+}

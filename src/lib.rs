@@ -1,0 +1,47 @@
+//! lsmdb: an embeddable LSM-tree key-value store.
+//!
+//! Keys and values are arbitrary bytes. Writes go to a checksummed write-ahead log and a
+//! memtable; full memtables are flushed to sorted tables (SSTables) that background
+//! compaction merges level by level. Reads see a consistent snapshot. See
+//! `docs/ARCHITECTURE.md` for how the parts fit and `docs/FORMAT.md` for every byte on disk.
+//!
+//! ```
+//! # fn main() -> lsmdb::Result<()> {
+//! let dir = tempfile::tempdir().unwrap();
+//! let db = lsmdb::Db::open(dir.path(), lsmdb::Options::default())?;
+//! let mut batch = lsmdb::WriteBatch::new();
+//! batch.put(b"a", b"1").put(b"b", b"2").delete(b"c");
+//! db.write(&batch)?;
+//! assert_eq!(db.get(b"a")?.as_deref(), Some(&b"1"[..]));
+//! let keys: Vec<Vec<u8>> = db.range(b"a", b"z")?.map(|kv| kv.map(|(k, _)| k)).collect::<Result<_, _>>()?;
+//! assert_eq!(keys, vec![b"a".to_vec(), b"b".to_vec()]);
+//! # Ok(())
+//! # }
+//! ```
+
+#![deny(clippy::unwrap_used)]
+
+mod batch;
+mod cache;
+mod coding;
+mod compaction;
+mod db;
+mod error;
+pub mod fault;
+pub mod fs;
+mod iter;
+mod key;
+mod lock;
+mod manifest;
+mod memtable;
+mod options;
+mod record;
+mod sstable;
+mod version;
+mod wal;
+
+pub use batch::WriteBatch;
+pub use db::{CacheStats, CheckReport, Db, LevelStats, Snapshot, Stats};
+pub use error::{Error, Result};
+pub use iter::DbIterator;
+pub use options::{MAX_BATCH_SIZE, MAX_KEY_SIZE, MAX_VALUE_SIZE, NUM_LEVELS, Options, SyncMode};

@@ -1,0 +1,84 @@
+//! Checksummed record framing shared by the WAL and the manifest (docs/FORMAT.md, "Record
+//! files").
+//!
+//! A record file is a 16-byte header followed by records:
+//!
+//! ```text
+//! header := magic[8] version:u32 crc:u32      crc = crc32(magic ++ version)
+//! record := crc:u32 length:u32 type:u8 payload[length]
+//!           crc = crc32(length ++ type ++ payload)
+//! ```
+//!
+//! All integers are little-endian. A crash while appending can only damage the end of the
+//! file, so a bad record after which no valid record can be found is a torn tail (never
+//! acknowledged, safe to drop); a bad record followed by a valid one is corruption.
+
+mod reader;
+mod writer;
+
+pub(crate) use reader::{Scan, scan};
+pub(crate) use writer::Writer;
+
+use crate::coding::decode_fixed32;
+
+pub(crate) const HEADER_LEN: usize = 16;
+pub(crate) const RECORD_HEADER_LEN: usize = 9;
+
+/// The only record type in format version 1: one complete payload.
+pub(crate) const TYPE_FULL: u8 = 1;
+
+/// The largest payload a record may carry; a larger length field is damage, never an
+/// allocation request.
+pub(crate) const MAX_PAYLOAD: usize = crate::options::MAX_BATCH_SIZE + (1 << 20);
+
+/// Identifies what a record file holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct FileKind {
+    pub magic: &'static [u8; 8],
+    pub version: u32,
+    pub name: &'static str,
+}
+
+pub(crate) fn encode_header(kind: FileKind) -> [u8; HEADER_LEN] {
+    let mut h = [0u8; HEADER_LEN];
+    h[..8].copy_from_slice(kind.magic);
+    h[8..12].copy_from_slice(&kind.version.to_le_bytes());
+    let crc = crc32fast::hash(&h[..12]);
+    h[12..].copy_from_slice(&crc.to_le_bytes());
+    h
+}
+
+/// Appends one framed record to `dst`.
+pub(crate) fn encode_record(dst: &mut Vec<u8>, payload: &[u8]) {
+    let start = dst.len();
+    dst.resize(start + RECORD_HEADER_LEN, 0);
+    dst.extend_from_slice(payload);
+    frame_in_place(&mut dst[start..]);
+}
+
+/// Fills in the header of a record whose payload was written after `RECORD_HEADER_LEN`
+/// reserved bytes, so the write path can encode a batch without a second copy.
+pub(crate) fn frame_in_place(record: &mut [u8]) {
+    let len = u32::try_from(record.len() - RECORD_HEADER_LEN).unwrap_or(u32::MAX);
+    record[4..8].copy_from_slice(&len.to_le_bytes());
+    record[8] = TYPE_FULL;
+    let crc = crc32fast::hash(&record[4..]);
+    record[..4].copy_from_slice(&crc.to_le_bytes());
+}
+
+/// If a whole valid record starts at `data[0]`, its payload length.
+fn valid_record_at(data: &[u8]) -> Option<usize> {
+    let crc = decode_fixed32(data)?;
+    let len_bytes = data.get(4..8)?;
+    let len = decode_fixed32(len_bytes)? as usize;
+    let rtype = *data.get(8)?;
+    if rtype != TYPE_FULL || len > MAX_PAYLOAD {
+        return None;
+    }
+    let payload = data.get(RECORD_HEADER_LEN..RECORD_HEADER_LEN + len)?;
+    let mut hasher = crc32fast::Hasher::new();
+    hasher.update(len_bytes);
+    hasher.update(&[rtype]);
+    hasher.update(payload);
+    (hasher.finalize() == crc).then_some(len)
+}

@@ -1,0 +1,210 @@
+//! Reads a record file, telling a torn tail (dropped) from corruption (an error naming the
+//! file and offset). See docs/FORMAT.md, "Record files".
+
+use std::path::Path;
+
+use super::{FileKind, HEADER_LEN, RECORD_HEADER_LEN, valid_record_at};
+use crate::coding::decode_fixed32;
+use crate::error::{Error, Result};
+
+/// What a scan found besides the records it delivered.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub(crate) struct Scan {
+    /// Length of the intact prefix: the header and every complete record.
+    pub valid_len: u64,
+    /// Offset where a torn tail began, if the file ended in one.
+    pub torn_at: Option<u64>,
+    /// In salvage mode, the damaged byte ranges that were skipped.
+    pub skipped: Vec<(u64, u64)>,
+}
+
+/// Delivers each record's offset and payload to `on_record`, in file order.
+///
+/// Without `salvage`, a damaged record followed by a valid one fails with
+/// [`Error::Corruption`]; with it, the damaged bytes are skipped and listed in
+/// [`Scan::skipped`]. A damaged tail is reported in [`Scan::torn_at`] either way.
+pub(crate) fn scan(
+    data: &[u8],
+    path: &Path,
+    kind: FileKind,
+    salvage: bool,
+    mut on_record: impl FnMut(u64, &[u8]) -> Result<()>,
+) -> Result<Scan> {
+    let mut result = Scan::default();
+    if data.len() < HEADER_LEN {
+        // The file was created but its header never fully reached the disk.
+        result.torn_at = Some(0);
+        return Ok(result);
+    }
+    check_header(data, path, kind)?;
+    result.valid_len = HEADER_LEN as u64;
+    let mut pos = HEADER_LEN;
+    while pos < data.len() {
+        match valid_record_at(&data[pos..]) {
+            Some(len) => {
+                let start = pos + RECORD_HEADER_LEN;
+                on_record(pos as u64, &data[start..start + len])?;
+                pos = start + len;
+                result.valid_len = pos as u64;
+            }
+            None => match next_valid_record(data, pos + 1) {
+                Some(next) if salvage => {
+                    result.skipped.push((pos as u64, next as u64));
+                    pos = next;
+                }
+                Some(next) => {
+                    return Err(Error::corruption(
+                        path,
+                        pos as u64,
+                        format!(
+                            "damaged {} record (bad checksum or length) with a valid record after it at offset {next}",
+                            kind.name
+                        ),
+                    ));
+                }
+                None => {
+                    result.torn_at = Some(pos as u64);
+                    return Ok(result);
+                }
+            },
+        }
+    }
+    Ok(result)
+}
+
+fn check_header(data: &[u8], path: &Path, kind: FileKind) -> Result<()> {
+    let header = &data[..HEADER_LEN];
+    if &header[..8] != kind.magic {
+        return Err(Error::corruption(
+            path,
+            0,
+            format!("not a {} file (bad magic)", kind.name),
+        ));
+    }
+    let crc = decode_fixed32(&header[12..]).unwrap_or_default();
+    if crc32fast::hash(&header[..12]) != crc {
+        return Err(Error::corruption(
+            path,
+            0,
+            format!("{} header checksum mismatch", kind.name),
+        ));
+    }
+    let version = decode_fixed32(&header[8..]).unwrap_or_default();
+    if version != kind.version {
+        return Err(Error::Unsupported {
+            path: path.to_path_buf(),
+            found_version: version,
+            supported: kind.version,
+        });
+    }
+    Ok(())
+}
+
+/// The offset of the first whole, valid record at or after `from`.
+fn next_valid_record(data: &[u8], from: usize) -> Option<usize> {
+    (from..data.len().saturating_sub(RECORD_HEADER_LEN - 1))
+        .find(|&at| valid_record_at(&data[at..]).is_some())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{encode_header, encode_record};
+    use super::*;
+
+    const KIND: FileKind = FileKind {
+        magic: b"LSMDBTST",
+        version: 1,
+        name: "test",
+    };
+
+    fn file(payloads: &[&[u8]]) -> (Vec<u8>, Vec<usize>) {
+        let mut data = encode_header(KIND).to_vec();
+        let mut ends = Vec::new();
+        for p in payloads {
+            encode_record(&mut data, p);
+            ends.push(data.len());
+        }
+        (data, ends)
+    }
+
+    fn read(data: &[u8], salvage: bool) -> Result<(Vec<Vec<u8>>, Scan)> {
+        let mut out = Vec::new();
+        let scan = scan(data, Path::new("t"), KIND, salvage, |_, p| {
+            out.push(p.to_vec());
+            Ok(())
+        })?;
+        Ok((out, scan))
+    }
+
+    #[test]
+    fn records_round_trip() {
+        let (data, _) = file(&[b"one", b"", b"three"]);
+        let (recs, scan) = read(&data, false).unwrap();
+        assert_eq!(recs, vec![b"one".to_vec(), vec![], b"three".to_vec()]);
+        assert_eq!(scan.valid_len, data.len() as u64);
+        assert_eq!(scan.torn_at, None);
+    }
+
+    #[test]
+    fn truncation_at_every_offset_of_the_last_record_is_a_torn_tail() {
+        let (data, ends) = file(&[b"first", b"second record", b"the last record here"]);
+        for cut in ends[1]..data.len() {
+            let (recs, scan) = read(&data[..cut], false).unwrap();
+            assert_eq!(recs.len(), 2, "cut at {cut}");
+            assert_eq!(scan.valid_len, ends[1] as u64);
+            assert_eq!(scan.torn_at, (cut > ends[1]).then_some(ends[1] as u64));
+        }
+        for cut in 0..HEADER_LEN {
+            let (recs, scan) = read(&data[..cut], false).unwrap();
+            assert!(recs.is_empty());
+            assert_eq!(scan.torn_at, Some(0));
+        }
+    }
+
+    #[test]
+    fn zeros_or_junk_after_the_last_record_are_a_torn_tail() {
+        let (mut data, ends) = file(&[b"a", b"b"]);
+        data.extend_from_slice(&[0u8; 100]);
+        let (recs, scan) = read(&data, false).unwrap();
+        assert_eq!(recs.len(), 2);
+        assert_eq!(scan.torn_at, Some(ends[1] as u64));
+        data.truncate(ends[1]);
+        data.extend_from_slice(b"\x13\x37junk that is not a record at all");
+        assert_eq!(read(&data, false).unwrap().0.len(), 2);
+    }
+
+    #[test]
+    fn a_flipped_bit_before_a_valid_record_is_corruption_naming_the_offset() {
+        let (mut data, ends) = file(&[b"first", b"second", b"third"]);
+        data[ends[0] + 10] ^= 0x04; // inside the second record's payload
+        match read(&data, false) {
+            Err(Error::Corruption { offset, .. }) => assert_eq!(offset, ends[0] as u64),
+            other => panic!("expected corruption, got {other:?}"),
+        }
+        // A damaged length field is caught the same way.
+        let (mut data, ends) = file(&[b"first", b"second", b"third"]);
+        data[ends[0] + 5] ^= 0x40;
+        assert!(read(&data, false).unwrap_err().is_corruption());
+        // Salvage skips the damage and keeps the rest.
+        let (recs, scan) = read(&data, true).unwrap();
+        assert_eq!(recs, vec![b"first".to_vec(), b"third".to_vec()]);
+        assert_eq!(scan.skipped, vec![(ends[0] as u64, ends[1] as u64)]);
+    }
+
+    #[test]
+    fn wrong_magic_or_version_is_refused() {
+        let (mut data, _) = file(&[b"x"]);
+        data[0] = b'X';
+        assert!(read(&data, false).unwrap_err().is_corruption());
+        let other = FileKind { version: 2, ..KIND };
+        let mut data = encode_header(other).to_vec();
+        encode_record(&mut data, b"x");
+        assert!(matches!(
+            read(&data, false),
+            Err(Error::Unsupported {
+                found_version: 2,
+                ..
+            })
+        ));
+    }
+}

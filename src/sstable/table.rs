@@ -1,0 +1,398 @@
+//! Reads a table: the footer, index and filter are loaded at open and kept in memory; data
+//! blocks are read on demand through the block cache, each checked against its CRC before
+//! it is used. A point lookup reads at most one data block, and none when the filter says no.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use super::block::{Block, BlockError, BlockIter};
+use super::filter::Filter;
+use super::footer::{
+    BLOCK_TRAILER_LEN, BlockHandle, FOOTER_LEN, FORMAT_VERSION, Footer, FooterError,
+    NO_COMPRESSION, Properties,
+};
+use crate::cache::BlockCache;
+use crate::error::{Error, IoContext, Result};
+use crate::fs::{FileSystem, RandomAccessFile};
+use crate::iter::InternalIterator;
+use crate::key::{self, Kind};
+
+/// Sequential scans read ahead up to this much past the block they need.
+const MAX_READAHEAD: usize = 256 << 10;
+
+pub(crate) struct Table {
+    source: Source,
+    number: u64,
+    index: Arc<Block>,
+    filter: Option<Filter>,
+    properties: Properties,
+    cache: Arc<BlockCache>,
+}
+
+impl Table {
+    pub(crate) fn open(
+        fs: &dyn FileSystem,
+        path: &Path,
+        number: u64,
+        cache: Arc<BlockCache>,
+    ) -> Result<Table> {
+        let file = fs.open_read(path).ctx("open table", path)?;
+        let file_size = file.len().ctx("stat table", path)?;
+        let footer_at = file_size
+            .checked_sub(FOOTER_LEN as u64)
+            .ok_or_else(|| Error::corruption(path, 0, "file is shorter than a table footer"))?;
+        let mut footer = [0u8; FOOTER_LEN];
+        file.read_exact_at(&mut footer, footer_at)
+            .ctx("read footer of", path)?;
+        let footer = Footer::decode(&footer).map_err(|e| match e {
+            FooterError::UnsupportedVersion(v) => Error::Unsupported {
+                path: path.to_path_buf(),
+                found_version: v,
+                supported: FORMAT_VERSION,
+            },
+            FooterError::BadMagic => {
+                Error::corruption(path, footer_at, "bad table magic (not an lsmdb table)")
+            }
+            FooterError::BadChecksum => {
+                Error::corruption(path, footer_at, "footer checksum mismatch")
+            }
+        })?;
+        let source = Source {
+            file,
+            path: path.to_path_buf(),
+            file_size,
+        };
+        let index = Block::new(source.read_contents(footer.index)?)
+            .map_err(|e| Error::corruption(path, footer.index.offset, e))?;
+        let filter = if footer.filter.size > 0 {
+            let data = source.read_contents(footer.filter)?;
+            Some(
+                Filter::decode(data)
+                    .map_err(|e| Error::corruption(path, footer.filter.offset, e))?,
+            )
+        } else {
+            None
+        };
+        let props = source.read_contents(footer.properties)?;
+        let properties = Properties::decode(&props).ok_or_else(|| {
+            Error::corruption(path, footer.properties.offset, "truncated properties block")
+        })?;
+        let table = Table {
+            source,
+            number,
+            index: Arc::new(index),
+            filter,
+            properties,
+            cache,
+        };
+        Ok(table)
+    }
+
+    fn corrupt(&self, offset: u64, reason: impl Into<String>) -> Error {
+        Error::corruption(&self.source.path, offset, reason)
+    }
+
+    /// Reads a data block through the cache. Scans pass their readahead buffer; a
+    /// compaction's scan also passes `fill_cache = false` so it does not evict hot blocks.
+    fn read_block(
+        &self,
+        handle: BlockHandle,
+        readahead: Option<&mut Readahead>,
+        fill_cache: bool,
+    ) -> Result<Arc<Block>> {
+        if let Some(block) = self.cache.get(self.number, handle.offset) {
+            return Ok(block);
+        }
+        let contents = match readahead {
+            Some(ra) => ra.read(&self.source, handle)?,
+            None => self.source.read_contents(handle)?,
+        };
+        let block = Arc::new(Block::new(contents).map_err(|e| self.corrupt(handle.offset, e))?);
+        if fill_cache {
+            self.cache
+                .insert(self.number, handle.offset, Arc::clone(&block));
+        }
+        Ok(block)
+    }
+
+    fn block_error(&self, handle_offset: u64) -> impl Fn(BlockError) -> Error + '_ {
+        move |e| self.corrupt(handle_offset, e)
+    }
+
+    fn handle_from_index(&self, index: &BlockIter) -> Result<BlockHandle> {
+        BlockHandle::decode_varint(index.value())
+            .ok_or_else(|| self.corrupt(self.index_offset(), "malformed block handle in the index"))
+    }
+
+    fn index_offset(&self) -> u64 {
+        // Only used to name a place in error messages; the index is the last block.
+        self.source.file_size.saturating_sub(FOOTER_LEN as u64)
+    }
+
+    /// Whether the filter allows that a key with this hash is present.
+    #[inline]
+    pub(crate) fn may_contain(&self, hash: u64) -> bool {
+        self.filter.as_ref().is_none_or(|f| f.may_contain(hash))
+    }
+
+    /// The newest entry for the user key of `lookup` at or below its sequence number.
+    pub(crate) fn get(&self, lookup: &[u8], hash: u64) -> Result<Option<(Kind, Vec<u8>)>> {
+        if !self.may_contain(hash) {
+            return Ok(None);
+        }
+        let mut index = BlockIter::new(Arc::clone(&self.index));
+        index
+            .seek(lookup)
+            .map_err(self.block_error(self.index_offset()))?;
+        if !index.valid() {
+            return Ok(None);
+        }
+        let handle = self.handle_from_index(&index)?;
+        let block = self.read_block(handle, None, true)?;
+        let mut it = BlockIter::new(block);
+        it.seek(lookup).map_err(self.block_error(handle.offset))?;
+        if !it.valid() {
+            return Ok(None);
+        }
+        match key::parse(it.key()) {
+            Some(k) if k.user_key == key::user_key(lookup) => {
+                Ok(Some((k.kind, it.value().to_vec())))
+            }
+            Some(_) => Ok(None),
+            None => Err(self.corrupt(handle.offset, "malformed internal key")),
+        }
+    }
+
+    pub(crate) fn iter(self: &Arc<Self>) -> TableIter {
+        TableIter {
+            table: Arc::clone(self),
+            index: BlockIter::new(Arc::clone(&self.index)),
+            data: None,
+            data_offset: 0,
+            readahead: Readahead::default(),
+            fill_cache: true,
+        }
+    }
+
+    /// An iterator that leaves the block cache as it is (for compactions and checks).
+    pub(crate) fn iter_uncached(self: &Arc<Self>) -> TableIter {
+        TableIter {
+            fill_cache: false,
+            ..self.iter()
+        }
+    }
+
+    pub(crate) fn properties(&self) -> &Properties {
+        &self.properties
+    }
+
+    pub(crate) fn path(&self) -> &Path {
+        &self.source.path
+    }
+
+    /// Memory the table keeps outside the cache: its index and filter.
+    pub(crate) fn pinned_memory(&self) -> usize {
+        self.index.size() + self.filter.as_ref().map_or(0, Filter::size)
+    }
+
+    /// Reads and checks every block of the table (for `lsmdb check`), returning the number
+    /// of entries it holds.
+    pub(crate) fn verify_all(self: &Arc<Self>) -> Result<u64> {
+        let mut it = self.iter_uncached();
+        it.seek_to_first()?;
+        let mut prev: Vec<u8> = Vec::new();
+        let mut n = 0;
+        while it.valid() {
+            if key::parse(it.key()).is_none() {
+                return Err(self.corrupt(it.data_offset, "malformed internal key"));
+            }
+            if n > 0 && key::compare(&prev, it.key()) != std::cmp::Ordering::Less {
+                return Err(self.corrupt(it.data_offset, "keys out of order"));
+            }
+            prev.clear();
+            prev.extend_from_slice(it.key());
+            n += 1;
+            it.next()?;
+        }
+        Ok(n)
+    }
+}
+
+/// The table's file, with what is needed to read checked blocks from it.
+struct Source {
+    file: Arc<dyn RandomAccessFile>,
+    path: PathBuf,
+    file_size: u64,
+}
+
+impl Source {
+    /// Checks that `handle` lies inside the file, before any allocation is sized by it.
+    fn check_handle(&self, handle: BlockHandle) -> Result<usize> {
+        let end = handle
+            .offset
+            .checked_add(handle.size)
+            .and_then(|e| e.checked_add(BLOCK_TRAILER_LEN as u64));
+        match end {
+            Some(end) if end <= self.file_size - FOOTER_LEN as u64 => Ok(handle.size as usize),
+            _ => Err(Error::corruption(
+                &self.path,
+                handle.offset,
+                format!(
+                    "block handle (size {}) runs past the end of the file",
+                    handle.size
+                ),
+            )),
+        }
+    }
+
+    /// Verifies a block's trailer and returns its contents.
+    fn verify(&self, handle: BlockHandle, mut raw: Vec<u8>) -> Result<Vec<u8>> {
+        let size = handle.size as usize;
+        let expected = super::footer::block_trailer(&raw[..size]);
+        if raw[size..size + BLOCK_TRAILER_LEN] != expected {
+            let reason = if raw[size] != NO_COMPRESSION {
+                format!("unknown compression type {}", raw[size])
+            } else {
+                "block checksum mismatch".to_string()
+            };
+            return Err(Error::corruption(&self.path, handle.offset, reason));
+        }
+        raw.truncate(size);
+        Ok(raw)
+    }
+
+    fn read_contents(&self, handle: BlockHandle) -> Result<Vec<u8>> {
+        let size = self.check_handle(handle)?;
+        let mut raw = vec![0u8; size + BLOCK_TRAILER_LEN];
+        self.file
+            .read_exact_at(&mut raw, handle.offset)
+            .ctx("read block of", &self.path)?;
+        self.verify(handle, raw)
+    }
+}
+
+/// A buffer of file bytes read ahead of a sequential scan. Its window doubles with each
+/// consecutive miss up to [`MAX_READAHEAD`] and resets on a seek.
+#[derive(Default)]
+struct Readahead {
+    start: u64,
+    buf: Vec<u8>,
+    window: usize,
+}
+
+impl Readahead {
+    fn read(&mut self, table: &Source, handle: BlockHandle) -> Result<Vec<u8>> {
+        let size = table.check_handle(handle)?;
+        let need = size + BLOCK_TRAILER_LEN;
+        let in_buffer = handle.offset >= self.start
+            && handle.offset + need as u64 <= self.start + self.buf.len() as u64;
+        if !in_buffer {
+            self.window = (self.window * 2).clamp(need, MAX_READAHEAD.max(need));
+            let data_end = table.file_size - FOOTER_LEN as u64;
+            let len = (self.window as u64)
+                .min(data_end - handle.offset)
+                .max(need as u64) as usize;
+            self.buf.resize(len, 0);
+            table
+                .file
+                .read_exact_at(&mut self.buf, handle.offset)
+                .ctx("read block of", &table.path)?;
+            self.start = handle.offset;
+        }
+        let at = (handle.offset - self.start) as usize;
+        table.verify(handle, self.buf[at..at + need].to_vec())
+    }
+
+    fn reset(&mut self) {
+        self.window = 0;
+    }
+}
+
+/// Iterates a table's entries: an index cursor picks data blocks, a block cursor walks them.
+pub(crate) struct TableIter {
+    table: Arc<Table>,
+    index: BlockIter,
+    data: Option<BlockIter>,
+    data_offset: u64,
+    readahead: Readahead,
+    fill_cache: bool,
+}
+
+impl TableIter {
+    fn load_block(&mut self) -> Result<()> {
+        if !self.index.valid() {
+            self.data = None;
+            return Ok(());
+        }
+        let handle = self.table.handle_from_index(&self.index)?;
+        let block = self
+            .table
+            .read_block(handle, Some(&mut self.readahead), self.fill_cache)?;
+        self.data = Some(BlockIter::new(block));
+        self.data_offset = handle.offset;
+        Ok(())
+    }
+
+    /// Moves forward past exhausted blocks.
+    fn skip_empty_blocks(&mut self) -> Result<()> {
+        while self.data.as_ref().is_some_and(|d| !d.valid()) {
+            self.index
+                .next()
+                .map_err(self.table.block_error(self.table.index_offset()))?;
+            self.load_block()?;
+            let offset = self.data_offset;
+            if let Some(d) = &mut self.data {
+                d.seek_to_first().map_err(self.table.block_error(offset))?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl InternalIterator for TableIter {
+    fn valid(&self) -> bool {
+        self.data.as_ref().is_some_and(BlockIter::valid)
+    }
+
+    fn seek_to_first(&mut self) -> Result<()> {
+        self.readahead.reset();
+        self.index
+            .seek_to_first()
+            .map_err(self.table.block_error(self.table.index_offset()))?;
+        self.load_block()?;
+        let offset = self.data_offset;
+        if let Some(d) = &mut self.data {
+            d.seek_to_first().map_err(self.table.block_error(offset))?;
+        }
+        self.skip_empty_blocks()
+    }
+
+    fn seek(&mut self, target: &[u8]) -> Result<()> {
+        self.readahead.reset();
+        self.index
+            .seek(target)
+            .map_err(self.table.block_error(self.table.index_offset()))?;
+        self.load_block()?;
+        let offset = self.data_offset;
+        if let Some(d) = &mut self.data {
+            d.seek(target).map_err(self.table.block_error(offset))?;
+        }
+        self.skip_empty_blocks()
+    }
+
+    fn next(&mut self) -> Result<()> {
+        let offset = self.data_offset;
+        if let Some(d) = &mut self.data {
+            d.next().map_err(self.table.block_error(offset))?;
+        }
+        self.skip_empty_blocks()
+    }
+
+    fn key(&self) -> &[u8] {
+        self.data.as_ref().map_or(&[], BlockIter::key)
+    }
+
+    fn value(&self) -> &[u8] {
+        self.data.as_ref().map_or(&[], BlockIter::value)
+    }
+}

@@ -1,0 +1,231 @@
+//! A version: the set of live tables, level by level. Versions are immutable; each flush or
+//! compaction installs a new one. Readers and iterators hold the version they started with,
+//! so the tables they read stay on disk until the last holder lets go.
+
+mod set;
+
+pub(crate) use set::{FileNumbers, VersionSet};
+
+use std::cmp::Ordering;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering as AtomicOrdering};
+use std::sync::{Arc, OnceLock};
+
+use crate::cache::BlockCache;
+use crate::error::Result;
+use crate::fs::FileSystem;
+use crate::key::{self, Kind};
+use crate::manifest::NewFile;
+use crate::options::NUM_LEVELS;
+use crate::sstable::Table;
+
+pub(crate) fn table_name(number: u64) -> String {
+    format!("{number:06}.sst")
+}
+
+/// What tables need to open themselves and to remove their file once obsolete.
+pub(crate) struct TableContext {
+    pub fs: Arc<dyn FileSystem>,
+    pub dir: PathBuf,
+    pub cache: Arc<BlockCache>,
+    /// A secondary reader must never delete the writer's files.
+    pub may_delete: bool,
+    /// Obsolete tables whose removal failed; the next open removes them.
+    pub delete_failures: AtomicU64,
+}
+
+/// A live table: its manifest record, and the table itself once opened.
+pub(crate) struct FileMeta {
+    pub number: u64,
+    pub size: u64,
+    pub smallest: Vec<u8>,
+    pub largest: Vec<u8>,
+    pub entries: u64,
+    pub deletions: u64,
+    table: OnceLock<Arc<Table>>,
+    /// Set once a synced manifest edit has removed the table; the file is then deleted when
+    /// the last version or iterator holding it is dropped.
+    obsolete: AtomicBool,
+    /// Set while a compaction has the table as input, so no other picks it.
+    pub being_compacted: AtomicBool,
+    ctx: Arc<TableContext>,
+}
+
+impl FileMeta {
+    pub(crate) fn new(f: &NewFile, ctx: &Arc<TableContext>) -> Self {
+        FileMeta {
+            number: f.number,
+            size: f.size,
+            smallest: f.smallest.clone(),
+            largest: f.largest.clone(),
+            entries: f.entries,
+            deletions: f.deletions,
+            table: OnceLock::new(),
+            obsolete: AtomicBool::new(false),
+            being_compacted: AtomicBool::new(false),
+            ctx: Arc::clone(ctx),
+        }
+    }
+
+    pub(crate) fn path(&self) -> PathBuf {
+        self.ctx.dir.join(table_name(self.number))
+    }
+
+    /// The open table, opening it on first use.
+    pub(crate) fn table(&self) -> Result<Arc<Table>> {
+        if let Some(t) = self.table.get() {
+            return Ok(Arc::clone(t));
+        }
+        let table = Arc::new(Table::open(
+            self.ctx.fs.as_ref(),
+            &self.path(),
+            self.number,
+            Arc::clone(&self.ctx.cache),
+        )?);
+        Ok(Arc::clone(self.table.get_or_init(|| table)))
+    }
+
+    pub(crate) fn mark_obsolete(&self) {
+        self.obsolete.store(true, AtomicOrdering::Release);
+    }
+
+    pub(crate) fn smallest_user_key(&self) -> &[u8] {
+        key::user_key(&self.smallest)
+    }
+
+    pub(crate) fn largest_user_key(&self) -> &[u8] {
+        key::user_key(&self.largest)
+    }
+
+    /// Whether the table's key range includes `user_key`.
+    pub(crate) fn contains(&self, user_key: &[u8]) -> bool {
+        self.smallest_user_key() <= user_key && user_key <= self.largest_user_key()
+    }
+
+    pub(crate) fn to_new_file(&self, level: usize) -> NewFile {
+        NewFile {
+            level,
+            number: self.number,
+            size: self.size,
+            smallest: self.smallest.clone(),
+            largest: self.largest.clone(),
+            entries: self.entries,
+            deletions: self.deletions,
+        }
+    }
+}
+
+impl Drop for FileMeta {
+    fn drop(&mut self) {
+        if self.obsolete.load(AtomicOrdering::Acquire) && self.ctx.may_delete {
+            let path = self.path();
+            if self.ctx.fs.remove_file(&path).is_err() && self.ctx.fs.exists(&path) {
+                // Drop cannot report an error; the next open removes the leftover.
+                self.ctx
+                    .delete_failures
+                    .fetch_add(1, AtomicOrdering::Relaxed);
+            }
+        }
+    }
+}
+
+/// The live tables at one moment. L0 is newest first; deeper levels are sorted by key and
+/// their tables do not overlap.
+#[derive(Clone, Default)]
+pub(crate) struct Version {
+    pub levels: [Vec<Arc<FileMeta>>; NUM_LEVELS],
+}
+
+impl Version {
+    /// The newest entry for `user_key` at or below the sequence number in `lookup`.
+    pub(crate) fn get(&self, lookup: &[u8], hash: u64) -> Result<Option<(Kind, Vec<u8>)>> {
+        let user_key = key::user_key(lookup);
+        for f in &self.levels[0] {
+            if f.contains(user_key)
+                && let Some(found) = f.table()?.get(lookup, hash)?
+            {
+                return Ok(Some(found));
+            }
+        }
+        for files in &self.levels[1..] {
+            let i = files.partition_point(|f| key::compare(&f.largest, lookup) == Ordering::Less);
+            if let Some(f) = files.get(i)
+                && f.smallest_user_key() <= user_key
+                && let Some(found) = f.table()?.get(lookup, hash)?
+            {
+                return Ok(Some(found));
+            }
+        }
+        Ok(None)
+    }
+
+    pub(crate) fn level_bytes(&self, level: usize) -> u64 {
+        self.levels[level].iter().map(|f| f.size).sum()
+    }
+
+    pub(crate) fn total_bytes(&self) -> u64 {
+        (0..NUM_LEVELS).map(|l| self.level_bytes(l)).sum()
+    }
+
+    pub(crate) fn num_files(&self) -> usize {
+        self.levels.iter().map(Vec::len).sum()
+    }
+
+    /// Tables of `level` whose user-key range meets `[smallest, largest]`.
+    pub(crate) fn overlapping(
+        &self,
+        level: usize,
+        smallest: &[u8],
+        largest: &[u8],
+    ) -> Vec<Arc<FileMeta>> {
+        self.levels[level]
+            .iter()
+            .filter(|f| f.largest_user_key() >= smallest && f.smallest_user_key() <= largest)
+            .cloned()
+            .collect()
+    }
+
+    /// Whether no level deeper than `level` may hold `user_key` (so a tombstone for it can
+    /// be dropped).
+    pub(crate) fn is_bottom_for(&self, level: usize, user_key: &[u8]) -> bool {
+        self.levels[level + 1..]
+            .iter()
+            .all(|files| !files.iter().any(|f| f.contains(user_key)))
+    }
+
+    /// Every live table number.
+    pub(crate) fn live_numbers(&self) -> impl Iterator<Item = u64> + '_ {
+        self.levels.iter().flatten().map(|f| f.number)
+    }
+
+    /// Applies an edit, returning the new version and the tables it dropped. `new_meta`
+    /// builds the entry for an added table.
+    pub(crate) fn apply(
+        &self,
+        deleted: &[(usize, u64)],
+        added: Vec<(usize, Arc<FileMeta>)>,
+    ) -> (Version, Vec<Arc<FileMeta>>) {
+        let mut next = self.clone();
+        let mut removed = Vec::new();
+        for &(level, number) in deleted {
+            if let Some(pos) = next.levels[level].iter().position(|f| f.number == number) {
+                removed.push(next.levels[level].remove(pos));
+            }
+        }
+        for (level, meta) in added {
+            next.levels[level].push(meta);
+        }
+        next.levels[0].sort_by(|a, b| b.number.cmp(&a.number));
+        for files in &mut next.levels[1..] {
+            files.sort_by(|a, b| key::compare(&a.smallest, &b.smallest));
+        }
+        // A table moved between levels is removed and re-added: it is not obsolete.
+        removed.retain(|f| !next.live_numbers().any(|n| n == f.number));
+        (next, removed)
+    }
+}
+
+/// Where a table file lives.
+pub(crate) fn table_path(dir: &Path, number: u64) -> PathBuf {
+    dir.join(table_name(number))
+}
