@@ -13,15 +13,6 @@ pub(crate) fn put_varint64(dst: &mut Vec<u8>, mut v: u64) {
     dst.push(v as u8);
 }
 
-pub(crate) fn varint_len(mut v: u64) -> usize {
-    let mut n = 1;
-    while v >= 0x80 {
-        v >>= 7;
-        n += 1;
-    }
-    n
-}
-
 pub(crate) fn put_fixed32(dst: &mut Vec<u8>, v: u32) {
     dst.extend_from_slice(&v.to_le_bytes());
 }
@@ -85,10 +76,6 @@ impl<'a> Reader<'a> {
 
     pub(crate) fn is_empty(&self) -> bool {
         self.buf.is_empty()
-    }
-
-    pub(crate) fn remaining(&self) -> usize {
-        self.buf.len()
     }
 
     pub(crate) fn u8(&mut self) -> Option<u8> {
@@ -157,7 +144,6 @@ mod tests {
         for &v in &values {
             let mut buf = Vec::new();
             put_varint64(&mut buf, v);
-            assert_eq!(buf.len(), varint_len(v));
             assert_eq!(decode_varint64(&buf), Some((v, buf.len())));
         }
     }

@@ -5,7 +5,7 @@
 
 use std::fs::{File, OpenOptions, TryLockError};
 use std::io::{Read, Seek, SeekFrom, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use crate::error::{Error, IoContext, Result};
 
@@ -15,7 +15,6 @@ pub(crate) const LOCK_FILE: &str = "LOCK";
 #[derive(Debug)]
 pub(crate) struct DirLock {
     _file: File,
-    path: PathBuf,
 }
 
 impl DirLock {
@@ -42,11 +41,7 @@ impl DirLock {
         file.set_len(0).ctx("truncate lock file", &path)?;
         file.seek(SeekFrom::Start(0)).ctx("seek lock file", &path)?;
         writeln!(file, "{}", std::process::id()).ctx("write lock file", &path)?;
-        Ok(DirLock { _file: file, path })
-    }
-
-    pub(crate) fn path(&self) -> &Path {
-        &self.path
+        Ok(DirLock { _file: file })
     }
 }
 

@@ -32,7 +32,6 @@ pub(crate) struct Memtable {
     /// Bytes the arena has reserved from the system.
     allocated: AtomicUsize,
     entries: AtomicU64,
-    deletes: AtomicU64,
     /// The WAL that holds this memtable's writes; obsolete once the memtable is flushed.
     wal_number: u64,
 }
@@ -49,7 +48,6 @@ impl Memtable {
             list,
             writer: Mutex::new(state),
             entries: AtomicU64::new(0),
-            deletes: AtomicU64::new(0),
             wal_number,
         }
     }
@@ -62,15 +60,12 @@ impl Memtable {
     pub(crate) fn apply<'a>(&self, first_seq: SeqNum, ops: impl Iterator<Item = Op<'a>>) {
         let mut state = self.writer.lock();
         let mut seq = first_seq;
-        let mut deletes = 0;
         for (kind, user_key, value) in ops {
             self.list
                 .insert(&mut state, user_key, key::pack_trailer(seq, kind), value);
-            deletes += u64::from(kind == Kind::Delete);
             seq += 1;
         }
         self.entries.fetch_add(seq - first_seq, Ordering::Relaxed);
-        self.deletes.fetch_add(deletes, Ordering::Relaxed);
         self.used.store(state.used(), Ordering::Relaxed);
         self.allocated.store(state.allocated(), Ordering::Relaxed);
     }
@@ -106,10 +101,6 @@ impl Memtable {
 
     pub(crate) fn len(&self) -> u64 {
         self.entries.load(Ordering::Relaxed)
-    }
-
-    pub(crate) fn deletes(&self) -> u64 {
-        self.deletes.load(Ordering::Relaxed)
     }
 
     pub(crate) fn is_empty(&self) -> bool {
@@ -196,7 +187,6 @@ mod tests {
         assert_eq!(m.get(b"c", 10), Lookup::Absent);
         assert_eq!(m.get(b"", 10), Lookup::Absent);
         assert_eq!(m.len(), 4);
-        assert_eq!(m.deletes(), 1);
     }
 
     #[test]

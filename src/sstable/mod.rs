@@ -11,7 +11,6 @@ mod table;
 pub(crate) use block::Block;
 pub(crate) use builder::{TableBuilder, TableOptions, TableSummary};
 pub(crate) use filter::key_hash;
-pub(crate) use footer::Properties;
 pub(crate) use table::{Table, TableIter};
 
 #[cfg(test)]

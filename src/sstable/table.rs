@@ -25,7 +25,6 @@ pub(crate) struct Table {
     number: u64,
     index: Arc<Block>,
     filter: Option<Filter>,
-    properties: Properties,
     cache: Arc<BlockCache>,
 }
 
@@ -73,8 +72,10 @@ impl Table {
         } else {
             None
         };
+        // The properties block is checked at open even though reads do not need it, so that
+        // damage anywhere outside the data blocks fails the open.
         let props = source.read_contents(footer.properties)?;
-        let properties = Properties::decode(&props).ok_or_else(|| {
+        Properties::decode(&props).ok_or_else(|| {
             Error::corruption(path, footer.properties.offset, "truncated properties block")
         })?;
         let table = Table {
@@ -82,7 +83,6 @@ impl Table {
             number,
             index: Arc::new(index),
             filter,
-            properties,
             cache,
         };
         Ok(table)
@@ -180,14 +180,6 @@ impl Table {
             fill_cache: false,
             ..self.iter()
         }
-    }
-
-    pub(crate) fn properties(&self) -> &Properties {
-        &self.properties
-    }
-
-    pub(crate) fn path(&self) -> &Path {
-        &self.source.path
     }
 
     /// Memory the table keeps outside the cache: its index and filter.

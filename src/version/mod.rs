@@ -46,8 +46,6 @@ pub(crate) struct FileMeta {
     /// Set once a synced manifest edit has removed the table; the file is then deleted when
     /// the last version or iterator holding it is dropped.
     obsolete: AtomicBool,
-    /// Set while a compaction has the table as input, so no other picks it.
-    pub being_compacted: AtomicBool,
     ctx: Arc<TableContext>,
 }
 
@@ -62,7 +60,6 @@ impl FileMeta {
             deletions: f.deletions,
             table: OnceLock::new(),
             obsolete: AtomicBool::new(false),
-            being_compacted: AtomicBool::new(false),
             ctx: Arc::clone(ctx),
         }
     }

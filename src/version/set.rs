@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::{FileMeta, TableContext, Version};
 use crate::error::{Error, IoContext, Result};
-use crate::manifest::{self, MANIFEST_KIND, NewFile, VersionEdit};
+use crate::manifest::{self, MANIFEST_KIND, VersionEdit};
 use crate::options::NUM_LEVELS;
 use crate::record;
 
@@ -41,7 +41,6 @@ impl FileNumbers {
 pub(crate) struct Recovered {
     pub log_number: u64,
     pub last_sequence: u64,
-    pub manifest_number: u64,
 }
 
 /// What an edit changes, assembled before it is made durable and installed.
@@ -137,7 +136,6 @@ impl VersionSet {
         let recovered = Recovered {
             log_number: set.log_number,
             last_sequence: set.last_sequence,
-            manifest_number,
         };
         Ok(Some((set, recovered)))
     }
@@ -156,20 +154,6 @@ impl VersionSet {
 
     pub(crate) fn compact_pointer(&self, level: usize) -> &[u8] {
         &self.compact_pointers[level]
-    }
-
-    /// Writes a fresh manifest holding the whole current state, then points CURRENT at it
-    /// and removes the old manifest.
-    pub(crate) fn write_snapshot(&mut self, last_sequence: u64) -> Result<()> {
-        let state = State {
-            version: Arc::clone(&self.current),
-            log_number: self.log_number,
-            last_sequence: last_sequence.max(self.last_sequence),
-            compact_pointers: self.compact_pointers.clone(),
-        };
-        self.switch_manifest(&state)?;
-        self.install(state);
-        Ok(())
     }
 
     fn switch_manifest(&mut self, state: &State) -> Result<()> {
@@ -254,27 +238,5 @@ impl VersionSet {
                 .remove_file(&path)
                 .ctx("remove old manifest", &path);
         }
-    }
-
-    /// A `NewFile` record for a table just written.
-    pub(crate) fn new_file(
-        &self,
-        level: usize,
-        number: u64,
-        summary: &crate::sstable::TableSummary,
-    ) -> NewFile {
-        NewFile {
-            level,
-            number,
-            size: summary.file_size,
-            smallest: summary.smallest.clone(),
-            largest: summary.largest.clone(),
-            entries: summary.properties.entries,
-            deletions: summary.properties.deletions,
-        }
-    }
-
-    pub(crate) fn context(&self) -> &Arc<TableContext> {
-        &self.ctx
     }
 }

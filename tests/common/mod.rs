@@ -1,0 +1,22 @@
+//! Helpers shared by the integration tests.
+#![allow(dead_code)]
+
+use std::path::Path;
+
+use assert_cmd::Command;
+
+/// The `lsmdb` binary built by this package, with `--db` pointing at `dir` and no
+/// environment leaking in from the developer's shell.
+pub fn lsmdb(dir: &Path) -> Command {
+    let mut cmd = Command::new(assert_cmd::cargo::cargo_bin!("lsmdb"));
+    cmd.env_remove("LSMDB_DIR")
+        .env_remove("LSMDB_TOKEN")
+        .env_remove("LOG_LEVEL");
+    cmd.arg("--db").arg(dir);
+    cmd
+}
+
+/// The path of the `lsmdb` binary, for tests that spawn it themselves.
+pub fn lsmdb_path() -> &'static Path {
+    Path::new(assert_cmd::cargo::cargo_bin!("lsmdb"))
+}
