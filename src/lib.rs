@@ -19,7 +19,7 @@
 //! # }
 //! ```
 
-#![deny(clippy::unwrap_used)]
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 mod batch;
 mod cache;

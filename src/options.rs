@@ -65,7 +65,9 @@ pub struct Options {
     pub l0_slowdown_trigger: usize,
     /// Number of L0 tables at which writes wait for compaction (default 36).
     pub l0_stop_trigger: usize,
-    /// Size budget of L1; each deeper level is `level_size_multiplier` times larger (default 256 MiB).
+    /// The smallest target of the level L0 compacts into (default 256 MiB). Level targets
+    /// are dynamic: the bottom level is sized by the data, each level above it by
+    /// `level_size_multiplier`, and levels that would be smaller than this stay empty.
     pub max_bytes_for_level_base: u64,
     /// Size ratio between adjacent levels (default 10).
     pub level_size_multiplier: u64,
@@ -207,15 +209,6 @@ impl Options {
         )?;
         Ok(())
     }
-
-    /// The size budget of `level` (L1 and deeper).
-    pub(crate) fn max_bytes_for_level(&self, level: usize) -> u64 {
-        let mut bytes = self.max_bytes_for_level_base;
-        for _ in 1..level {
-            bytes = bytes.saturating_mul(self.level_size_multiplier);
-        }
-        bytes
-    }
 }
 
 #[cfg(test)]
@@ -245,12 +238,5 @@ mod tests {
                 .to_string()
                 .contains("L0 triggers")
         );
-    }
-
-    #[test]
-    fn level_budgets_grow_by_the_multiplier() {
-        let opts = Options::default();
-        assert_eq!(opts.max_bytes_for_level(1), 256 << 20);
-        assert_eq!(opts.max_bytes_for_level(2), 2560 << 20);
     }
 }

@@ -11,6 +11,9 @@ use std::collections::BTreeMap;
 use lsmdb::{Db, Options, SyncMode, WriteBatch};
 use proptest::prelude::*;
 
+/// The model: what the database must hold.
+type Model = BTreeMap<Vec<u8>, Vec<u8>>;
+
 #[derive(Clone, Debug)]
 enum Op {
     Put(u16, Vec<u8>),
@@ -105,7 +108,7 @@ fn options(c: &Config) -> Options {
 }
 
 fn model_range(
-    model: &BTreeMap<Vec<u8>, Vec<u8>>,
+    model: &Model,
     a: &[u8],
     b: &[u8],
     limit: Option<usize>,
@@ -126,8 +129,8 @@ fn run(config: Config, ops: Vec<Op>) -> Result<(), TestCaseError> {
     let dir = tempfile::tempdir().unwrap();
     let opts = options(&config);
     let mut db = Db::open(dir.path(), opts.clone()).unwrap();
-    let mut model: BTreeMap<Vec<u8>, Vec<u8>> = BTreeMap::new();
-    let mut snapshot: Option<(lsmdb::Snapshot, BTreeMap<Vec<u8>, Vec<u8>>)> = None;
+    let mut model = Model::new();
+    let mut snapshot: Option<(lsmdb::Snapshot, Model)> = None;
     for (step, op) in ops.into_iter().enumerate() {
         match op {
             Op::Put(k, v) => {

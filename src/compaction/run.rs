@@ -83,12 +83,14 @@ pub(crate) struct CompactionOutput {
 }
 
 pub(crate) fn run(c: &Compaction, env: &CompactionEnv<'_>) -> Result<CompactionOutput> {
-    let mut edit = VersionEdit::default();
-    edit.deleted = c
-        .inputs
-        .iter()
-        .map(|(level, f)| (*level, f.number))
-        .collect();
+    let mut edit = VersionEdit {
+        deleted: c
+            .inputs
+            .iter()
+            .map(|(level, f)| (*level, f.number))
+            .collect(),
+        ..VersionEdit::default()
+    };
     if c.level > 0
         && let Some(largest) = c
             .inputs

@@ -143,11 +143,10 @@ pub(crate) fn open_writer(dir: &Path, opts: Options) -> Result<Db> {
     let names = fs.list_dir(dir).ctx("list directory", dir)?;
     let (mut versions, log_number, mut last_seq) = recover_versions(dir, &ctx, &names)?;
     for name in &names {
-        match parse_file_name(name) {
-            Some(FileType::Wal(n) | FileType::Table(n) | FileType::Manifest(n)) => {
-                versions.numbers.mark_used(n)
-            }
-            _ => {}
+        if let Some(FileType::Wal(n) | FileType::Table(n) | FileType::Manifest(n)) =
+            parse_file_name(name)
+        {
+            versions.numbers.mark_used(n);
         }
     }
 

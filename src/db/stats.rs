@@ -80,6 +80,8 @@ pub struct Stats {
     /// (WAL + flush + compaction bytes written) / user bytes written.
     pub write_amplification: f64,
     pub pending_compaction_bytes: u64,
+    /// Whether the compaction policy has work to do (or is doing it) right now.
+    pub compaction_due: bool,
     pub stall_slowdowns: u64,
     pub stall_stops: u64,
     pub stall_micros: u64,
@@ -95,6 +97,7 @@ impl DbInner {
         let version = &sv.version;
         let mut levels = Vec::with_capacity(NUM_LEVELS);
         let mut pinned = 0u64;
+        let targets = crate::compaction::picker::level_targets(version, &self.opts);
         for (level, files) in version.levels.iter().enumerate() {
             for f in files {
                 if let Ok(t) = f.table() {
@@ -107,7 +110,7 @@ impl DbInner {
                 bytes: files.iter().map(|f| f.size).sum(),
                 entries: files.iter().map(|f| f.entries).sum(),
                 deletions: files.iter().map(|f| f.deletions).sum(),
-                score: crate::compaction::picker::level_score(version, &self.opts, level),
+                score: crate::compaction::picker::level_score(version, &self.opts, &targets, level),
             });
         }
         let hits = self.cache.hits();
@@ -156,6 +159,14 @@ impl DbInner {
                 0.0
             },
             pending_compaction_bytes: sv.pending_compaction_bytes,
+            compaction_due: self.mode == super::Mode::ReadWrite && {
+                let versions = self.versions.lock();
+                let current = versions.current();
+                crate::compaction::picker::pick(&current, &self.opts, &|l| {
+                    versions.compact_pointer(l).to_vec()
+                })
+                .is_some()
+            },
             stall_slowdowns: get(&c.stall_slowdowns),
             stall_stops: get(&c.stall_stops),
             stall_micros: get(&c.stall_micros),

@@ -96,7 +96,7 @@ impl WriterState {
             self.rng ^= self.rng << 13;
             self.rng ^= self.rng >> 7;
             self.rng ^= self.rng << 17;
-            if (self.rng as u32) % BRANCHING != 0 {
+            if !(self.rng as u32).is_multiple_of(BRANCHING) {
                 break;
             }
             height += 1;

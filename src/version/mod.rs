@@ -212,7 +212,7 @@ impl Version {
         for (level, meta) in added {
             next.levels[level].push(meta);
         }
-        next.levels[0].sort_by(|a, b| b.number.cmp(&a.number));
+        next.levels[0].sort_by_key(|f| std::cmp::Reverse(f.number));
         for files in &mut next.levels[1..] {
             files.sort_by(|a, b| key::compare(&a.smallest, &b.smallest));
         }
