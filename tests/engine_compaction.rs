@@ -92,7 +92,10 @@ fn overwrites_and_deletes_settle_within_one_and_a_half_times_the_live_data() {
 
     let live: u64 = model.iter().map(|(k, v)| (k.len() + v.len()) as u64).sum();
     let on_disk = dir_bytes(dir.path());
-    eprintln!("disk use {on_disk} bytes for {live} live bytes ({:.2}x)", on_disk as f64 / live as f64);
+    eprintln!(
+        "disk use {on_disk} bytes for {live} live bytes ({:.2}x)",
+        on_disk as f64 / live as f64
+    );
     assert!(
         (on_disk as f64) < 1.5 * live as f64,
         "disk {on_disk} bytes for {live} bytes of live data: {stats:#?}"

@@ -107,12 +107,7 @@ fn options(c: &Config) -> Options {
     }
 }
 
-fn model_range(
-    model: &Model,
-    a: &[u8],
-    b: &[u8],
-    limit: Option<usize>,
-) -> Vec<(Vec<u8>, Vec<u8>)> {
+fn model_range(model: &Model, a: &[u8], b: &[u8], limit: Option<usize>) -> Vec<(Vec<u8>, Vec<u8>)> {
     if a >= b {
         return Vec::new();
     }

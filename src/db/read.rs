@@ -18,14 +18,14 @@ impl DbInner {
         self.counters.gets.fetch_add(1, Ordering::Relaxed);
         let seq = snapshot.unwrap_or_else(|| self.visible_seq());
         let sv = self.sv.load();
+        let lookup = key::lookup_key(user_key, seq);
         for mem in std::iter::once(&sv.mem).chain(&sv.imms) {
-            match mem.get(user_key, seq) {
+            match mem.get(&lookup) {
                 Lookup::Found(v) => return Ok(Some(v.to_vec())),
                 Lookup::Deleted => return Ok(None),
                 Lookup::Absent => {}
             }
         }
-        let lookup = key::lookup_key(user_key, seq);
         match sv.version.get(&lookup, key_hash(user_key))? {
             Some((Kind::Put, value)) => Ok(Some(value)),
             Some((Kind::Delete, _)) | None => Ok(None),

@@ -1,14 +1,97 @@
 //! A bump allocator for skiplist nodes. Nodes are never freed one by one: the whole arena
 //! goes when its memtable is dropped, which is what makes lock-free readers safe (a node a
 //! reader holds a pointer to lives as long as the memtable does).
+//!
+//! Large chunks are mapped with `mmap` and advised to use transparent huge pages: a skiplist
+//! search is a chain of dependent loads scattered over the whole arena, and with 4 KiB
+//! pages most of them also miss the TLB (doubly costly under a hypervisor). 2 MiB pages
+//! cut a 64 MiB memtable's page count from 16384 to 32.
+
+use std::ptr::NonNull;
 
 /// Allocations are 8-byte aligned so that node towers of `AtomicPtr`s are aligned.
 const ALIGN: usize = 8;
+const HUGE_PAGE: usize = 2 << 20;
+
+/// One block of arena memory, zeroed when obtained.
+struct Chunk {
+    ptr: NonNull<u8>,
+    len: usize,
+    mapped: bool,
+}
+
+impl Chunk {
+    fn new(len: usize) -> Chunk {
+        if len >= HUGE_PAGE
+            && let Some(chunk) = Chunk::map(len)
+        {
+            return chunk;
+        }
+        let layout = Self::heap_layout(len);
+        // SAFETY: the layout has a non-zero size (len >= ALIGN).
+        let ptr = unsafe { std::alloc::alloc_zeroed(layout) };
+        let Some(ptr) = NonNull::new(ptr) else {
+            std::alloc::handle_alloc_error(layout)
+        };
+        Chunk {
+            ptr,
+            len,
+            mapped: false,
+        }
+    }
+
+    fn heap_layout(len: usize) -> std::alloc::Layout {
+        match std::alloc::Layout::from_size_align(len, ALIGN) {
+            Ok(layout) => layout,
+            // Only a length near usize::MAX fails here; no memtable asks for that.
+            Err(_) => std::alloc::handle_alloc_error(std::alloc::Layout::new::<u64>()),
+        }
+    }
+
+    /// Anonymous memory (zeroed by the kernel), 2 MiB aligned and advised to use huge
+    /// pages. `None` if the kernel refuses the mapping; the heap is used instead.
+    fn map(len: usize) -> Option<Chunk> {
+        let len = len.next_multiple_of(HUGE_PAGE);
+        // SAFETY: an anonymous private mapping with no address hint has no preconditions.
+        let ptr = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            )
+        };
+        if ptr == libc::MAP_FAILED {
+            return None;
+        }
+        // Advice only: if huge pages are unavailable the mapping still works with small ones.
+        // SAFETY: the range is the mapping just created.
+        unsafe { libc::madvise(ptr, len, libc::MADV_HUGEPAGE) };
+        Some(Chunk {
+            ptr: NonNull::new(ptr.cast())?,
+            len,
+            mapped: true,
+        })
+    }
+}
+
+impl Drop for Chunk {
+    fn drop(&mut self) {
+        if self.mapped {
+            // SAFETY: the range is exactly the mapping made in `map`.
+            unsafe { libc::munmap(self.ptr.as_ptr().cast(), self.len) };
+        } else {
+            // SAFETY: allocated in `new` with this layout.
+            unsafe { std::alloc::dealloc(self.ptr.as_ptr(), Self::heap_layout(self.len)) };
+        }
+    }
+}
 
 pub(super) struct Arena {
-    /// Chunks are `u64` slices so their memory is 8-byte aligned. A chunk never moves once
-    /// allocated (growing `chunks` moves only the boxes), so pointers into it stay valid.
-    chunks: Vec<Box<[u64]>>,
+    /// A chunk never moves once allocated, so pointers into it stay valid.
+    chunks: Vec<Chunk>,
     next: *mut u8,
     remaining: usize,
     chunk_size: usize,
@@ -52,10 +135,10 @@ impl Arena {
     }
 
     fn new_chunk(&mut self, bytes: usize) -> *mut u8 {
-        let mut chunk = vec![0u64; bytes / ALIGN].into_boxed_slice();
-        let p = chunk.as_mut_ptr().cast::<u8>();
+        let chunk = Chunk::new(bytes);
+        let p = chunk.ptr.as_ptr();
+        self.allocated += chunk.len;
         self.chunks.push(chunk);
-        self.allocated += bytes;
         p
     }
 
@@ -87,5 +170,16 @@ mod tests {
         assert_eq!(big % ALIGN, 0);
         assert_eq!(arena.allocated(), 1024 + 4000);
         assert_eq!(arena.used(), 8 + 104 + 4000);
+    }
+
+    #[test]
+    fn huge_chunks_are_zeroed_and_writable() {
+        let mut arena = Arena::new(4 << 20);
+        let p = arena.alloc(64);
+        // SAFETY: 64 bytes were just allocated at `p`.
+        let bytes = unsafe { std::slice::from_raw_parts_mut(p, 64) };
+        assert!(bytes.iter().all(|&b| b == 0));
+        bytes.fill(7);
+        assert_eq!(arena.allocated(), 4 << 20);
     }
 }

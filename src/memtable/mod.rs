@@ -13,6 +13,8 @@ use parking_lot::Mutex;
 use crate::batch::Op;
 use crate::error::Result;
 use crate::iter::InternalIterator;
+#[cfg(test)]
+use crate::key::lookup_key;
 use crate::key::{self, Kind, SeqNum};
 use skiplist::{Node, SkipList, WriterState};
 
@@ -70,10 +72,11 @@ impl Memtable {
         self.allocated.store(state.allocated(), Ordering::Relaxed);
     }
 
-    /// The newest version of `user_key` with a sequence number `<= seq`.
-    pub(crate) fn get(&self, user_key: &[u8], seq: SeqNum) -> Lookup<'_> {
-        let target = key::lookup_key(user_key, seq);
-        let node = self.list.find_greater_or_equal(&target, None);
+    /// The newest version of the user key of `lookup` (see [`key::lookup_key`]) at or
+    /// below its sequence number.
+    pub(crate) fn get(&self, lookup: &[u8]) -> Lookup<'_> {
+        let user_key = key::user_key(lookup);
+        let node = self.list.find_greater_or_equal(lookup, None);
         if node.is_null() {
             return Lookup::Absent;
         }
@@ -179,13 +182,13 @@ mod tests {
         put(&m, 2, b"b", b"b2");
         put(&m, 3, b"a", b"a3");
         m.apply(4, std::iter::once((Kind::Delete, &b"b"[..], &b""[..])));
-        assert_eq!(m.get(b"a", 10), Lookup::Found(b"a3"));
-        assert_eq!(m.get(b"a", 2), Lookup::Found(b"a1"));
-        assert_eq!(m.get(b"a", 0), Lookup::Absent);
-        assert_eq!(m.get(b"b", 4), Lookup::Deleted);
-        assert_eq!(m.get(b"b", 3), Lookup::Found(b"b2"));
-        assert_eq!(m.get(b"c", 10), Lookup::Absent);
-        assert_eq!(m.get(b"", 10), Lookup::Absent);
+        assert_eq!(m.get(&lookup_key(b"a", 10)), Lookup::Found(b"a3"));
+        assert_eq!(m.get(&lookup_key(b"a", 2)), Lookup::Found(b"a1"));
+        assert_eq!(m.get(&lookup_key(b"a", 0)), Lookup::Absent);
+        assert_eq!(m.get(&lookup_key(b"b", 4)), Lookup::Deleted);
+        assert_eq!(m.get(&lookup_key(b"b", 3)), Lookup::Found(b"b2"));
+        assert_eq!(m.get(&lookup_key(b"c", 10)), Lookup::Absent);
+        assert_eq!(m.get(&lookup_key(b"", 10)), Lookup::Absent);
         assert_eq!(m.len(), 4);
     }
 
@@ -226,7 +229,7 @@ mod tests {
         let k = vec![7u8; 70_000];
         let v = vec![9u8; 1 << 20];
         put(&m, 1, &k, &v);
-        assert_eq!(m.get(&k, 1), Lookup::Found(&v[..]));
+        assert_eq!(m.get(&lookup_key(&k, 1)), Lookup::Found(&v[..]));
     }
 
     #[test]
