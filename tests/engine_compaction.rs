@@ -30,7 +30,8 @@ fn wait_for_compaction(db: &Db) {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let s = db.stats();
-        let settled = !s.compaction_due && s.immutable_memtables == 0;
+        let settled =
+            !s.compaction_due && s.immutable_memtables == 0 && s.obsolete_tables_held == 0;
         if settled {
             return;
         }
@@ -148,4 +149,48 @@ fn a_limited_range_reads_about_limit_entries_not_the_whole_range() {
     // Ten 100-byte entries live in one or two 4 KiB blocks; a scan of the range would read
     // over a thousand.
     assert!(blocks_read <= 4, "read {blocks_read} blocks for 10 entries");
+}
+
+#[test]
+fn an_open_iterator_keeps_compacted_tables_until_it_is_dropped() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Db::open(dir.path(), opts()).unwrap();
+    for i in 0..3000u32 {
+        db.put(format!("{i:06}"), format!("v{i}")).unwrap();
+    }
+    db.flush().unwrap();
+    let tables = |dir: &std::path::Path| {
+        let mut names: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .filter(|n| n.ends_with(".sst"))
+            .collect();
+        names.sort();
+        names
+    };
+    let before = tables(dir.path());
+    let mut iter = db.iter().unwrap();
+    for i in 0..3000u32 {
+        db.put(format!("{i:06}"), "overwritten").unwrap();
+    }
+    db.compact().unwrap();
+    assert!(db.stats().obsolete_tables_held > 0);
+    assert!(
+        before.iter().all(|t| tables(dir.path()).contains(t)),
+        "the iterator's tables are still there"
+    );
+    // The iterator still reads its snapshot from them.
+    let mut n = 0;
+    while iter.valid() {
+        assert_eq!(iter.value(), format!("v{n}").as_bytes());
+        n += 1;
+        iter.advance().unwrap();
+    }
+    assert_eq!(n, 3000);
+    drop(iter);
+    assert_eq!(db.stats().obsolete_tables_held, 0);
+    assert!(
+        before.iter().all(|t| !tables(dir.path()).contains(t)),
+        "old tables are deleted"
+    );
 }

@@ -59,7 +59,8 @@ impl DbInner {
                 children.push(Box::new(LevelIter::new(files)));
             }
         }
-        let mut it = DbIterator::new(MergingIter::new(children), seq, lower, upper);
+        let version = Arc::clone(&sv.version);
+        let mut it = DbIterator::new(MergingIter::new(children), version, seq, lower, upper);
         it.seek_to_first()?;
         Ok(it)
     }

@@ -77,6 +77,7 @@ fn table_context(
         cache: Arc::clone(&cache),
         may_delete,
         delete_failures: AtomicU64::new(0),
+        obsolete_held: AtomicU64::new(0),
     });
     (cache, ctx)
 }
@@ -197,7 +198,12 @@ pub(crate) fn open_writer(dir: &Path, opts: Options) -> Result<Db> {
 
     let (writer, wal_number) = match reusable {
         Some((number, valid_len)) if mem.memory_usage() < opts.write_buffer_size => (
-            record::Writer::reopen(fs.as_ref(), &wal::wal_path(dir, number), valid_len)?,
+            record::Writer::reopen_log(
+                fs.as_ref(),
+                &wal::wal_path(dir, number),
+                valid_len,
+                opts.write_buffer_size,
+            )?,
             number,
         ),
         _ => {
@@ -217,7 +223,8 @@ pub(crate) fn open_writer(dir: &Path, opts: Options) -> Result<Db> {
             }
             let number = versions.numbers.allocate();
             let path = wal::wal_path(dir, number);
-            let writer = record::Writer::create(fs.as_ref(), &path, WAL_KIND)?;
+            let writer =
+                record::Writer::create_log(fs.as_ref(), &path, WAL_KIND, opts.write_buffer_size)?;
             writer.sync()?;
             fs.sync_dir(dir).ctx("sync directory", dir)?;
             mem = Arc::new(Memtable::new(number, opts.write_buffer_size));
@@ -306,9 +313,14 @@ pub(crate) fn open_secondary(dir: &Path, opts: Options, holder: Option<Option<u3
     let mut attempt = 0;
     loop {
         match try_open_secondary(dir, &opts, holder) {
-            Err(e) if e.is_not_found() && attempt + 1 < SECONDARY_ATTEMPTS => {
-                // The writer removed a file we were about to read (a flush or compaction
-                // finished): start over from the manifest it now names.
+            Err(e)
+                if (e.is_not_found() || e.is_corruption()) && attempt + 1 < SECONDARY_ATTEMPTS =>
+            {
+                // Either the writer removed a file we were about to read (a flush or
+                // compaction finished), or we copied a page of the WAL or manifest while the
+                // writer was filling it, and saw a half-written record before a whole one.
+                // Start over from the manifest it now names; damage that is still there
+                // after every attempt is real and reported.
                 attempt += 1;
                 std::thread::sleep(std::time::Duration::from_millis(5 * attempt as u64));
             }

@@ -87,6 +87,8 @@ pub struct Stats {
     pub stall_micros: u64,
     pub background_errors: u64,
     pub obsolete_file_delete_failures: u64,
+    /// Tables compacted away but still held by an open iterator; deleted when it is dropped.
+    pub obsolete_tables_held: u64,
 }
 
 impl DbInner {
@@ -172,6 +174,7 @@ impl DbInner {
             stall_micros: get(&c.stall_micros),
             background_errors: get(&c.background_errors),
             obsolete_file_delete_failures: self.table_ctx.delete_failures.load(Ordering::Relaxed),
+            obsolete_tables_held: self.table_ctx.obsolete_held.load(Ordering::Relaxed),
         }
     }
 }

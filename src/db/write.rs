@@ -222,7 +222,12 @@ impl DbInner {
         self.sync_wal_to(ws.wal_handle.number, ws.wal.len())?;
         let number = self.versions.lock().numbers.allocate();
         let path = wal::wal_path(&self.dir, number);
-        let writer = record::Writer::create(self.opts.fs.as_ref(), &path, WAL_KIND)?;
+        let writer = record::Writer::create_log(
+            self.opts.fs.as_ref(),
+            &path,
+            WAL_KIND,
+            self.opts.write_buffer_size,
+        )?;
         let durable = writer.sync().and_then(|()| {
             self.opts
                 .fs

@@ -2,9 +2,12 @@
 //! snapshot, without tombstones, within optional bounds. It holds the memtables and tables
 //! it reads, so the view stays consistent while writes, flushes and compactions go on.
 
+use std::sync::Arc;
+
 use super::{InternalIterator, MergingIter};
 use crate::error::{Error, Result};
 use crate::key::{self, Kind, SeqNum};
+use crate::version::Version;
 
 /// A forward iterator over `(key, value)` pairs in key order.
 ///
@@ -13,6 +16,9 @@ use crate::key::{self, Kind, SeqNum};
 /// created.
 pub struct DbIterator {
     inner: MergingIter,
+    /// Keeps every table of the iterator's version on disk (and counted as held) until the
+    /// iterator is dropped, even after compaction replaced them.
+    _version: Arc<Version>,
     seq: SeqNum,
     lower: Option<Vec<u8>>,
     upper: Option<Vec<u8>>,
@@ -28,12 +34,14 @@ pub struct DbIterator {
 impl DbIterator {
     pub(crate) fn new(
         inner: MergingIter,
+        version: Arc<Version>,
         seq: SeqNum,
         lower: Option<Vec<u8>>,
         upper: Option<Vec<u8>>,
     ) -> Self {
         DbIterator {
             inner,
+            _version: version,
             seq,
             lower,
             upper,

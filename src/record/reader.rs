@@ -31,8 +31,10 @@ pub(crate) fn scan(
     mut on_record: impl FnMut(u64, &[u8]) -> Result<()>,
 ) -> Result<Scan> {
     let mut result = Scan::default();
-    if data.len() < HEADER_LEN {
-        // The file was created but its header never fully reached the disk.
+    let all_zero = |bytes: &[u8]| bytes.iter().all(|&b| b == 0);
+    if data.len() < HEADER_LEN || all_zero(data) {
+        // The file was created (and perhaps space reserved) but its header never fully
+        // reached the disk.
         result.torn_at = Some(0);
         return Ok(result);
     }
@@ -46,6 +48,11 @@ pub(crate) fn scan(
                 on_record(pos as u64, &data[start..start + len])?;
                 pos = start + len;
                 result.valid_len = pos as u64;
+            }
+            None if all_zero(&data[pos..]) => {
+                // Space reserved ahead of the appended records (src/fs/log_file.rs), or
+                // zeros a file system left after a crash: the end of the records.
+                return Ok(result);
             }
             None => match next_valid_record(data, pos + 1) {
                 Some(next) if salvage => {
@@ -100,9 +107,14 @@ fn check_header(data: &[u8], path: &Path, kind: FileKind) -> Result<()> {
     Ok(())
 }
 
-/// The offset of the first whole, valid record at or after `from`.
+/// The offset of the first whole, valid record at or after `from`. Only offsets whose
+/// type byte is right are checked, found with `memchr`, so long runs of zeros or junk are
+/// skipped quickly.
 fn next_valid_record(data: &[u8], from: usize) -> Option<usize> {
-    (from..data.len().saturating_sub(RECORD_HEADER_LEN - 1))
+    const TYPE_AT: usize = RECORD_HEADER_LEN - 1;
+    let types = data.get(from + TYPE_AT..)?;
+    memchr::memchr_iter(super::TYPE_FULL, types)
+        .map(|i| from + i)
         .find(|&at| valid_record_at(&data[at..]).is_some())
 }
 
@@ -162,12 +174,21 @@ mod tests {
     }
 
     #[test]
-    fn zeros_or_junk_after_the_last_record_are_a_torn_tail() {
+    fn zeros_after_the_last_record_end_the_file_and_junk_is_a_torn_tail() {
         let (mut data, ends) = file(&[b"a", b"b"]);
         data.extend_from_slice(&[0u8; 100]);
         let (recs, scan) = read(&data, false).unwrap();
         assert_eq!(recs.len(), 2);
-        assert_eq!(scan.torn_at, Some(ends[1] as u64));
+        assert_eq!(scan.torn_at, None, "reserved zeros are not damage");
+        assert_eq!(scan.valid_len, ends[1] as u64);
+        // A file that is all zeros never got its header.
+        let (recs, scan) = read(&[0u8; 4096], false).unwrap();
+        assert!(recs.is_empty());
+        assert_eq!(scan.torn_at, Some(0));
+        // A zeroed header in front of records is damage, not an empty file.
+        let mut zeroed = data.clone();
+        zeroed[..HEADER_LEN].fill(0);
+        assert!(read(&zeroed, false).unwrap_err().is_corruption());
         data.truncate(ends[1]);
         data.extend_from_slice(b"\x13\x37junk that is not a record at all");
         assert_eq!(read(&data, false).unwrap().0.len(), 2);

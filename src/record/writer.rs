@@ -27,12 +27,36 @@ impl Writer {
         })
     }
 
-    /// Reopens an existing file for appending after its intact prefix of `valid_len` bytes,
+    /// Creates a log (the WAL) with its header: a file for many small appends, which the
+    /// file system may write through a memory mapping.
+    pub(crate) fn create_log(
+        fs: &dyn FileSystem,
+        path: &Path,
+        kind: FileKind,
+        capacity: usize,
+    ) -> Result<Writer> {
+        let file: Arc<dyn WritableFile> = fs.create_log(path, capacity).ctx("create", path)?.into();
+        let header = encode_header(kind);
+        file.append(&header).ctx("write header of", path)?;
+        Ok(Writer {
+            file,
+            path: path.to_path_buf(),
+            len: header.len() as u64,
+        })
+    }
+
+    /// Reopens an existing log for appending after its intact prefix of `valid_len` bytes,
     /// cutting off a torn tail first so that new records never follow damaged bytes.
-    pub(crate) fn reopen(fs: &dyn FileSystem, path: &Path, valid_len: u64) -> Result<Writer> {
-        fs.truncate(path, valid_len)
-            .ctx("truncate torn tail of", path)?;
-        let file: Arc<dyn WritableFile> = fs.open_append(path).ctx("open for append", path)?.into();
+    pub(crate) fn reopen_log(
+        fs: &dyn FileSystem,
+        path: &Path,
+        valid_len: u64,
+        capacity: usize,
+    ) -> Result<Writer> {
+        let file: Arc<dyn WritableFile> = fs
+            .open_log(path, valid_len, capacity)
+            .ctx("reopen for append", path)?
+            .into();
         Ok(Writer {
             file,
             path: path.to_path_buf(),

@@ -32,6 +32,9 @@ pub(crate) struct TableContext {
     pub may_delete: bool,
     /// Obsolete tables whose removal failed; the next open removes them.
     pub delete_failures: AtomicU64,
+    /// Tables out of the tree but still held by a reader (or the thread that replaced them),
+    /// so not yet deleted.
+    pub obsolete_held: AtomicU64,
 }
 
 /// A live table: its manifest record, and the table itself once opened.
@@ -83,7 +86,9 @@ impl FileMeta {
     }
 
     pub(crate) fn mark_obsolete(&self) {
-        self.obsolete.store(true, AtomicOrdering::Release);
+        if !self.obsolete.swap(true, AtomicOrdering::AcqRel) {
+            self.ctx.obsolete_held.fetch_add(1, AtomicOrdering::Relaxed);
+        }
     }
 
     pub(crate) fn smallest_user_key(&self) -> &[u8] {
@@ -114,7 +119,11 @@ impl FileMeta {
 
 impl Drop for FileMeta {
     fn drop(&mut self) {
-        if self.obsolete.load(AtomicOrdering::Acquire) && self.ctx.may_delete {
+        if !self.obsolete.load(AtomicOrdering::Acquire) {
+            return;
+        }
+        self.ctx.obsolete_held.fetch_sub(1, AtomicOrdering::Relaxed);
+        if self.ctx.may_delete {
             let path = self.path();
             if self.ctx.fs.remove_file(&path).is_err() && self.ctx.fs.exists(&path) {
                 // Drop cannot report an error; the next open removes the leftover.

@@ -8,6 +8,8 @@ use std::os::unix::fs::FileExt;
 use std::path::Path;
 use std::sync::Arc;
 
+mod log_file;
+
 /// A file opened for appending. Methods take `&self` so that one thread can `sync_data`
 /// while another appends (the WAL's group commit relies on it).
 pub trait WritableFile: Send + Sync {
@@ -35,6 +37,25 @@ pub trait FileSystem: Send + Sync + 'static {
     fn create(&self, path: &Path) -> io::Result<Box<dyn WritableFile>>;
     /// Opens an existing file for appending after its current end.
     fn open_append(&self, path: &Path) -> io::Result<Box<dyn WritableFile>>;
+    /// Creates a log (a WAL): a file that takes many small appends, expected to grow to
+    /// about `capacity` bytes. The OS file system writes it through a memory mapping
+    /// (src/fs/log_file.rs); bytes past the appended data may read as zeros until the file
+    /// is closed.
+    fn create_log(&self, path: &Path, capacity: usize) -> io::Result<Box<dyn WritableFile>> {
+        let _ = capacity;
+        self.create(path)
+    }
+    /// Opens an existing log for appending after its first `len` bytes.
+    fn open_log(
+        &self,
+        path: &Path,
+        len: u64,
+        capacity: usize,
+    ) -> io::Result<Box<dyn WritableFile>> {
+        let _ = capacity;
+        self.truncate(path, len)?;
+        self.open_append(path)
+    }
     /// Cuts `path` to `len` bytes and makes the new length durable.
     fn truncate(&self, path: &Path, len: u64) -> io::Result<()>;
     /// Opens `path` for positional reads.
@@ -100,6 +121,17 @@ impl FileSystem for OsFileSystem {
     fn open_append(&self, path: &Path) -> io::Result<Box<dyn WritableFile>> {
         let f = OpenOptions::new().append(true).open(path)?;
         Ok(Box::new(OsWritable(f)))
+    }
+    fn create_log(&self, path: &Path, capacity: usize) -> io::Result<Box<dyn WritableFile>> {
+        Ok(Box::new(log_file::MappedLog::create(path, capacity)?))
+    }
+    fn open_log(
+        &self,
+        path: &Path,
+        len: u64,
+        capacity: usize,
+    ) -> io::Result<Box<dyn WritableFile>> {
+        Ok(Box::new(log_file::MappedLog::open(path, len, capacity)?))
     }
     fn truncate(&self, path: &Path, len: u64) -> io::Result<()> {
         let f = OpenOptions::new().write(true).open(path)?;
