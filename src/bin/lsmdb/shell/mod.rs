@@ -123,7 +123,7 @@ fn repl(session: &mut Session, input: &mut dyn Input, bail: bool) -> anyhow::Res
         };
         // Taken before a batch reads its lines, so that an error names the command's line.
         let line_number = input.line_number();
-        let started = Instant::now();
+        session.started = Instant::now();
         let mut timed = false;
         let result = match command {
             Ok(None) => continue,
@@ -151,7 +151,7 @@ fn repl(session: &mut Session, input: &mut dyn Input, bail: bool) -> anyhow::Res
             }
         };
         session.printer.flush()?;
-        let elapsed = started.elapsed();
+        let elapsed = session.started.elapsed();
         if timed && (session.timer || (session.interactive && elapsed >= SLOW)) {
             session.printer.timing(elapsed)?;
         }

@@ -4,6 +4,7 @@
 use std::io;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
 
 use anyhow::{Context, anyhow};
 
@@ -53,6 +54,9 @@ pub struct Session {
     pub interactive: bool,
     /// Raised by Ctrl-C while a command runs (the terminal is not in raw mode then).
     pub interrupted: Arc<AtomicBool>,
+    /// When the running command started; an inline batch restarts it once its lines are
+    /// typed, so that the timer measures the database and not the typist.
+    pub started: Instant,
     prompt: String,
 }
 
@@ -65,6 +69,7 @@ impl Session {
             timer: false,
             interactive,
             interrupted: Arc::new(AtomicBool::new(false)),
+            started: Instant::now(),
             prompt: format!("lsmdb:{dir}{read_only}"),
         }
     }
@@ -198,6 +203,7 @@ impl Session {
                 }
             }
         }
+        self.started = Instant::now();
         if let Some(why) = bad {
             return Err(anyhow!("batch not applied: {why}").into());
         }
