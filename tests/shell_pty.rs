@@ -324,13 +324,19 @@ fn a_locked_database_opens_read_only_and_says_why_writes_fail() {
     let banner = term.wait_for("Type \"help\"");
     assert!(
         banner.contains(&format!(
-            "Opened read-only: process {pid} holds the write lock; put, delete and batch are refused."
+            "Opened read-only: process {pid} holds the write lock.\n\
+             Reads see the data as it was when the shell started; put, delete and batch are refused.\n"
         )),
         "{banner}"
     );
     term.wait_for_line("lsmdb:db(read-only)> ");
     term.send("get k\r");
     term.wait_for("\"held\"");
+    // As the banner says, the writer's later changes are not seen.
+    holder.put("later", "x").unwrap();
+    term.wait_for_line("lsmdb:db(read-only)> ");
+    term.send("get later\r");
+    term.wait_for("lsmdb:db(read-only)> get later\n(nil)");
     term.wait_for_line("lsmdb:db(read-only)> ");
     term.send("put k v\r");
     term.wait_for(&format!(

@@ -99,9 +99,16 @@ fn banner(session: &mut Session, dir: &str) -> io::Result<()> {
     let version = format!("lsmdb {} shell on {dir}", env!("CARGO_PKG_VERSION"));
     session.printer.line(&version)?;
     if let Some(reason) = session.read_only_reason() {
-        let warning = format!("Opened read-only: {reason}; put, delete and batch are refused.");
-        let warning = session.printer.paint("33", &warning);
-        session.printer.line(&warning)?;
+        // A read-only handle does not follow the writer: say so, or a user waits in vain
+        // for the writer's new keys to show up.
+        for warning in [
+            format!("Opened read-only: {reason}."),
+            "Reads see the data as it was when the shell started; put, delete and batch are refused."
+                .to_string(),
+        ] {
+            let warning = session.printer.paint("33", &warning);
+            session.printer.line(&warning)?;
+        }
     }
     session.printer.line("Type \"help\" for usage hints.")?;
     session.printer.flush()
