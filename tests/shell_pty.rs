@@ -29,8 +29,13 @@ struct Terminal {
 impl Terminal {
     /// Starts `lsmdb --db db shell` in `dir`, with history in `histfile`.
     fn start(dir: &Path, histfile: &Path) -> Terminal {
+        Terminal::start_with(dir, histfile, &[])
+    }
+
+    fn start_with(dir: &Path, histfile: &Path, args: &[&str]) -> Terminal {
         let mut cmd = Command::new(common::lsmdb_path());
         cmd.args(["--db", "db", "shell"])
+            .args(args)
             .current_dir(dir)
             .env("LSMDB_HISTFILE", histfile)
             .env("TERM", "xterm")
@@ -351,4 +356,24 @@ fn a_locked_database_opens_read_only_and_says_why_writes_fail() {
     term.send(CTRL_D);
     assert_eq!(term.exit_status(), 0);
     assert_eq!(holder.get("k").unwrap().as_deref(), Some(&b"held"[..]));
+}
+
+#[test]
+fn raw_replies_at_a_terminal_on_request_and_clear_empties_the_screen() {
+    let (dir, histfile) = setup();
+    let mut term = Terminal::start_with(dir.path(), &histfile, &["--raw"]);
+    term.run("put k 'two words'");
+    term.run("get k");
+    term.run("get nothing");
+    let screen = term.text();
+    assert!(
+        screen.contains("lsmdb:db> get k\ntwo words\nlsmdb:db> get nothing\n\nlsmdb:db>"),
+        "{screen}"
+    );
+
+    term.wait_for_prompt();
+    term.send("clear\r");
+    term.wait_until("an empty screen", |t| t.text().trim_end() == "lsmdb:db>");
+    term.send(CTRL_D);
+    assert_eq!(term.exit_status(), 0);
 }
