@@ -1,0 +1,238 @@
+//! One open database and the settings a session changes (`.mode`, `.timer`), and what each
+//! command does to them.
+
+use std::io;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use anyhow::{Context, anyhow};
+
+use super::commands::{self, Command};
+use super::input::{Expect, Input, Line};
+use super::render::Printer;
+use super::words;
+use crate::format;
+
+/// Why a command did not complete. A `Command` failure is reported and the session goes on;
+/// an `Output` failure (stdout closed or full) ends it, since nothing more can be shown.
+#[derive(Debug)]
+pub enum Failure {
+    Command(anyhow::Error),
+    Output(io::Error),
+}
+
+impl From<io::Error> for Failure {
+    fn from(e: io::Error) -> Self {
+        Failure::Output(e)
+    }
+}
+
+impl From<anyhow::Error> for Failure {
+    fn from(e: anyhow::Error) -> Self {
+        Failure::Command(e)
+    }
+}
+
+impl From<commands::Usage> for Failure {
+    fn from(e: commands::Usage) -> Self {
+        Failure::Command(e.into())
+    }
+}
+
+/// What the loop does after a command.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Flow {
+    Continue,
+    Exit,
+}
+
+pub struct Session {
+    pub db: Arc<lsmdb::Db>,
+    pub printer: Printer,
+    pub timer: bool,
+    pub interactive: bool,
+    /// Raised by Ctrl-C while a command runs (the terminal is not in raw mode then).
+    pub interrupted: Arc<AtomicBool>,
+    /// When the running command started; an inline batch restarts it once its lines are
+    /// typed, so that the timer measures the database and not the typist.
+    pub started: Instant,
+    prompt: String,
+}
+
+impl Session {
+    pub fn new(db: Arc<lsmdb::Db>, printer: Printer, interactive: bool, dir: &str) -> Session {
+        let read_only = if db.is_read_only() { "(read-only)" } else { "" };
+        Session {
+            db,
+            printer,
+            timer: false,
+            interactive,
+            interrupted: Arc::new(AtomicBool::new(false)),
+            started: Instant::now(),
+            prompt: format!("lsmdb:{dir}{read_only}"),
+        }
+    }
+
+    /// Closes the database, reporting what `Drop` could not. Every other handle (the
+    /// completer's) must be gone by now.
+    pub fn close(self) -> anyhow::Result<()> {
+        match Arc::try_unwrap(self.db) {
+            Ok(db) => db.close().context("closing the database failed"),
+            Err(_) => Err(anyhow!(
+                "the database is still in use and was not closed cleanly"
+            )),
+        }
+    }
+
+    pub fn prompt(&self, expect: Expect) -> String {
+        match expect {
+            Expect::Command => format!("{}> ", self.prompt),
+            Expect::BatchEntry => format!("{}(batch)> ", self.prompt),
+        }
+    }
+
+    /// Why writes are refused, when they are.
+    pub fn read_only_reason(&self) -> Option<String> {
+        if !self.db.is_read_only() {
+            return None;
+        }
+        Some(match self.db.lock_holder() {
+            Some(pid) => format!("process {pid} holds the write lock"),
+            None => "another process holds the write lock".to_string(),
+        })
+    }
+
+    pub fn execute(&mut self, command: Command, input: &mut dyn Input) -> Result<Flow, Failure> {
+        self.interrupted.store(false, Ordering::Relaxed);
+        match command {
+            Command::Get(key) => {
+                let value = self.db.get(&key).context("cannot get")?;
+                self.printer.value(&key, value.as_deref())?;
+            }
+            Command::Put(key, value) => {
+                self.db.put(&key, &value).context("cannot put")?;
+                self.printer.ok()?;
+            }
+            Command::Delete(key) => {
+                // Read first to report whether the key existed, as the CLI does; this
+                // process holds the write lock, so nothing changes it in between.
+                let existed = self.db.get(&key).context("cannot delete")?.is_some();
+                self.db.delete(&key).context("cannot delete")?;
+                self.printer.deleted(existed)?;
+            }
+            Command::Range { start, end, limit } => {
+                let iter = match &end {
+                    Some(end) => self.db.range(&start, end),
+                    None => self.db.range_from(&start),
+                }
+                .context("cannot read the range")?;
+                let limit = limit.unwrap_or(usize::MAX);
+                self.printer.entries(iter.take(limit), &self.interrupted)?;
+            }
+            Command::BatchFile(path) => {
+                let input = std::fs::read(&path)
+                    .with_context(|| format!("cannot read {}", path.display()))?;
+                let entries = format::parse_batch(&input)
+                    .map_err(|e| anyhow!("bad batch in {}: {e}", path.display()))?;
+                self.apply(&entries)?;
+            }
+            Command::BatchLines => return self.batch_lines(input),
+            Command::Stats => self.printer.stats(&self.db.stats())?,
+            Command::Help(topic) => {
+                let lines = commands::help(topic.as_deref())?;
+                self.printer.lines(&lines)?;
+            }
+            Command::Timer(on) => self.timer = on,
+            Command::Mode(mode) => self.printer.mode = mode,
+            Command::Clear => input.clear_screen()?,
+            Command::Exit => return Ok(Flow::Exit),
+        }
+        Ok(Flow::Continue)
+    }
+
+    fn apply(&mut self, entries: &format::Entries) -> Result<(), Failure> {
+        self.db
+            .write(&format::to_batch(entries))
+            .context("cannot apply the batch")?;
+        self.printer.batch(entries.len())?;
+        Ok(())
+    }
+
+    /// Reads `KEY VALUE` lines up to a blank one and applies them as one batch. At a
+    /// terminal a bad line is reported and the batch stays open; in a script it fails the
+    /// whole batch, since applying the rest would not be what the script says.
+    fn batch_lines(&mut self, input: &mut dyn Input) -> Result<Flow, Failure> {
+        if self.interactive
+            && let Some(reason) = self.read_only_reason()
+        {
+            return Err(
+                anyhow!("cannot start a batch: the database is open read-only ({reason})").into(),
+            );
+        }
+        let mut entries = Vec::new();
+        let mut bad = None;
+        let prompt = self.prompt(Expect::BatchEntry);
+        loop {
+            let line = match input.read(&prompt, Expect::BatchEntry)? {
+                Line::Text(line) if line.trim().is_empty() => break,
+                Line::Text(line) => line,
+                Line::Eof if !self.interactive => break,
+                // At a terminal, as sqlite does with an open transaction: leaving discards.
+                Line::Eof => {
+                    self.printer.note("(batch discarded)")?;
+                    return Ok(Flow::Exit);
+                }
+                Line::Interrupted => {
+                    self.printer.note("(batch discarded)")?;
+                    return Ok(Flow::Continue);
+                }
+                Line::Unreadable(why) => {
+                    bad.get_or_insert_with(|| at(input, &why));
+                    continue;
+                }
+            };
+            match entry(&line) {
+                Ok(e) => entries.push(e),
+                Err(why) if self.interactive => {
+                    self.printer
+                        .error(&format!("{why}; the line was skipped"))?;
+                }
+                Err(why) => {
+                    bad.get_or_insert_with(|| at(input, &why));
+                }
+            }
+        }
+        self.started = Instant::now();
+        if let Some(why) = bad {
+            return Err(anyhow!("batch not applied: {why}").into());
+        }
+        self.apply(&entries)?;
+        Ok(Flow::Continue)
+    }
+}
+
+fn at(input: &dyn Input, why: &str) -> String {
+    match input.line_number() {
+        Some(n) => format!("line {n}: {why}"),
+        None => why.to_string(),
+    }
+}
+
+/// One `KEY VALUE` line of an inline batch.
+fn entry(line: &str) -> Result<(Vec<u8>, Option<Vec<u8>>), String> {
+    let mut words = words::split(line)?;
+    if words.len() != 2 {
+        return Err(format!(
+            "expected KEY VALUE, got {} word{}",
+            words.len(),
+            if words.len() == 1 { "" } else { "s" }
+        ));
+    }
+    let value = words.pop().unwrap_or_default();
+    let key = words.pop().unwrap_or_default();
+    if key.is_empty() {
+        return Err("the key must not be empty".into());
+    }
+    Ok((key, Some(value)))
+}
