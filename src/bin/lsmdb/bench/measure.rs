@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use hdrhistogram::Histogram;
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle};
 use lsmdb::Db;
 
 /// Operations and their latencies, as one worker saw them.
@@ -106,9 +106,13 @@ impl Ui {
         }
         let bar = ProgressBar::with_draw_target(Some(len), ProgressDrawTarget::stderr());
         let style = ProgressStyle::with_template(
-            "{spinner} {msg:<16} [{elapsed_precise}] {wide_bar} {human_pos}/{human_len} {per_sec} ETA {eta}",
+            "{spinner} {msg:<16} [{elapsed_precise}] {wide_bar} {human_pos}/{human_len} {ops_per_sec} ETA {eta}",
         )
-        .unwrap_or_else(|_| ProgressStyle::default_bar());
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        // indicatif's {per_sec} prints four decimals; whole operations read better.
+        .with_key("ops_per_sec", |state: &ProgressState, w: &mut dyn std::fmt::Write| {
+            let _ = write!(w, "{:.0} ops/s", state.per_sec());
+        });
         bar.set_style(style);
         bar.set_message(name.to_string());
         bar

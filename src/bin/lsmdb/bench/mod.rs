@@ -110,7 +110,11 @@ pub fn bench(cli: &Cli, args: &BenchArgs) -> anyhow::Result<u8> {
         block_cache_bytes: args.cache_mb << 20,
         ..Options::default()
     };
-    let place = Place::new(typed.db.then(|| cli.db.clone()), args.use_existing_db)?;
+    let place = Place::new(
+        typed.db.then(|| cli.db.clone()),
+        args.use_existing_db,
+        args.keep,
+    )?;
     let ui = Ui::new(args.json, args.quiet);
     let mut session = Session::new(place.dir.clone(), place.owned, opts, ui);
     let title;
@@ -242,7 +246,7 @@ struct Place {
 }
 
 impl Place {
-    fn new(db: Option<PathBuf>, use_existing: bool) -> anyhow::Result<Place> {
+    fn new(db: Option<PathBuf>, use_existing: bool, keep: bool) -> anyhow::Result<Place> {
         let Some(dir) = db else {
             if use_existing {
                 bail!("--use-existing-db needs --db DIR");
@@ -251,6 +255,9 @@ impl Place {
                 .prefix("lsmdb-bench-")
                 .tempdir()
                 .context("cannot create a temporary directory")?;
+            if !keep {
+                remove_on_interrupt(temp.path().to_path_buf());
+            }
             return Ok(Place {
                 dir: temp.path().join("db"),
                 owned: true,
@@ -296,4 +303,19 @@ impl Place {
         }
         Ok(())
     }
+}
+
+/// A full run writes hundreds of MiB into the temporary directory: Ctrl-C must not leave
+/// them behind.
+fn remove_on_interrupt(dir: PathBuf) {
+    use signal_hook::consts::{SIGINT, SIGTERM};
+    let Ok(mut signals) = signal_hook::iterator::Signals::new([SIGINT, SIGTERM]) else {
+        return;
+    };
+    std::thread::spawn(move || {
+        if let Some(signal) = signals.forever().next() {
+            let _ = std::fs::remove_dir_all(&dir);
+            std::process::exit(128 + signal);
+        }
+    });
 }
