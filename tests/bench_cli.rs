@@ -246,3 +246,23 @@ fn the_temporary_database_is_removed_unless_kept() {
     assert!(stderr.contains("kept the database in"), "{stderr}");
     assert_eq!(std::fs::read_dir(tmp.path()).unwrap().count(), 1);
 }
+
+#[test]
+fn lsmdb_dir_from_the_environment_is_never_a_bench_directory() {
+    // LSMDB_DIR (or the default ./data) names the user's database: bench runs beside it in
+    // a temporary directory rather than refusing or, worse, emptying it.
+    let data = tempfile::tempdir().unwrap();
+    std::fs::write(data.path().join("precious"), "data").unwrap();
+    let out = std::process::Command::new(lsmdb_path())
+        .env("LSMDB_DIR", data.path())
+        .args(["bench", "--benchmarks", "fillseq", "--num", "10", "--json"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let names: Vec<_> = std::fs::read_dir(data.path()).unwrap().collect();
+    assert_eq!(names.len(), 1);
+}

@@ -28,11 +28,12 @@ disk, range queries of 500 keys, mixed 70/30 and 90/10 reads/writes.
 
 --benchmarks runs db_bench's workloads with db_bench's meanings: fillseq, fillrandom,
 overwrite, readrandom, readseq, seekrandom, readwhilewriting. Key i is its decimal padded to
---key-size; values are random. Writes are not synced unless --sync (as db_bench's default);
---sync syncs every write before it returns.
+--key-size; values are random. Writes are not synced (db_bench's default) unless
+`lsmdb bench --sync`, which syncs every write before it returns.
 
-The database lives in a temporary directory, removed at the end unless --keep, or in --db
-DIR, which must be empty or new (or pass --use-existing-db to run on what it holds).
+The database lives in a temporary directory, removed at the end unless --keep, or in the
+--db DIR typed on the command line (never LSMDB_DIR or ./data), which must be empty or new
+(or pass --use-existing-db to run on what it holds).
 
 Examples:
   lsmdb bench quick
@@ -58,8 +59,10 @@ pub struct BenchArgs {
     /// Reads per thread in readrandom, readseq, seekrandom, readwhilewriting [default: --num].
     #[arg(long, value_name = "N")]
     pub reads: Option<u64>,
+    /// Key length: key i is its decimal, zero-padded to this size.
     #[arg(long, alias = "key_size", value_name = "BYTES", default_value_t = 16)]
     pub key_size: usize,
+    /// Value length (random bytes).
     #[arg(
         long,
         alias = "value_size",
@@ -79,7 +82,7 @@ pub struct BenchArgs {
     /// Block cache size in MiB (db_bench's default is 8 MiB).
     #[arg(long, value_name = "MIB", default_value_t = 8)]
     pub cache_mb: usize,
-    /// Seed of the random keys and values (each thread adds its index).
+    /// Seed of the random keys and values.
     #[arg(long, default_value_t = 301)]
     pub seed: u64,
     /// Print one JSON object per benchmark on stdout, and nothing else.
