@@ -3,6 +3,7 @@
 //!
 //! Exit status: 0 on success, 1 when `get` finds no key, 2 on any error (usage included).
 
+mod bench;
 mod format;
 mod kv;
 mod output;
@@ -41,8 +42,9 @@ pub struct Cli {
     pub db: PathBuf,
 
     /// When writes reach the disk: "always" syncs before acknowledging (default), "none"
-    /// leaves it to the OS.
-    #[arg(long, global = true, value_name = "MODE", default_value = "always", value_parser = ["always", "none"])]
+    /// leaves it to the OS. A bare `--sync` means "always" (as db_bench's `--sync`).
+    #[arg(long, global = true, value_name = "MODE", default_value = "always", value_parser = ["always", "none"],
+          num_args = 0..=1, default_missing_value = "always")]
     pub sync: String,
 
     #[command(subcommand)]
@@ -61,6 +63,7 @@ pub enum Command {
     Stats(kv::StatsArgs),
     Compact(kv::CompactArgs),
     Shell(shell::ShellArgs),
+    Bench(bench::BenchArgs),
 }
 
 fn main() -> ExitCode {
@@ -74,6 +77,7 @@ fn main() -> ExitCode {
         Command::Stats(args) => kv::stats(&cli, args),
         Command::Compact(args) => kv::compact(&cli, args),
         Command::Shell(args) => shell::run(&cli, args),
+        Command::Bench(args) => bench::bench(&cli, args),
     };
     match result {
         Ok(code) => ExitCode::from(code),
