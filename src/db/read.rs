@@ -19,14 +19,15 @@ impl DbInner {
         let seq = snapshot.unwrap_or_else(|| self.visible_seq());
         let sv = self.sv.load();
         let lookup = key::lookup_key(user_key, seq);
+        let hash = key_hash(user_key);
         for mem in std::iter::once(&sv.mem).chain(&sv.imms) {
-            match mem.get(&lookup) {
+            match mem.get(&lookup, hash) {
                 Lookup::Found(v) => return Ok(Some(v.to_vec())),
                 Lookup::Deleted => return Ok(None),
                 Lookup::Absent => {}
             }
         }
-        match sv.version.get(&lookup, key_hash(user_key))? {
+        match sv.version.get(&lookup, hash)? {
             Some((Kind::Put, value)) => Ok(Some(value)),
             Some((Kind::Delete, _)) | None => Ok(None),
         }

@@ -3,6 +3,7 @@
 //! Readers never wait for the writer.
 
 mod arena;
+mod bloom;
 mod skiplist;
 
 use std::sync::Arc;
@@ -16,6 +17,7 @@ use crate::iter::InternalIterator;
 #[cfg(test)]
 use crate::key::lookup_key;
 use crate::key::{self, Kind, SeqNum};
+use bloom::MemBloom;
 use skiplist::{Node, SkipList, WriterState};
 
 /// What a memtable knows about a key at a snapshot.
@@ -28,6 +30,7 @@ pub(crate) enum Lookup<'a> {
 
 pub(crate) struct Memtable {
     list: SkipList,
+    bloom: MemBloom,
     writer: Mutex<WriterState>,
     /// Bytes the entries take in the arena; what the flush threshold is compared with.
     used: AtomicUsize,
@@ -44,7 +47,10 @@ impl Memtable {
         // (tests) still get reasonably sized chunks.
         let chunk = (write_buffer_size / 16).clamp(16 << 10, 4 << 20);
         let (list, state) = SkipList::new(chunk);
+        // An entry takes at least about 64 bytes of arena (node, tower, key, value).
+        let bloom = MemBloom::new(write_buffer_size / 64);
         Memtable {
+            bloom,
             used: AtomicUsize::new(state.used()),
             allocated: AtomicUsize::new(state.allocated()),
             list,
@@ -63,6 +69,8 @@ impl Memtable {
         let mut state = self.writer.lock();
         let mut seq = first_seq;
         for (kind, user_key, value) in ops {
+            // Under the writer lock, as `MemBloom::add` requires.
+            self.bloom.add(crate::sstable::key_hash(user_key));
             self.list
                 .insert(&mut state, user_key, key::pack_trailer(seq, kind), value);
             seq += 1;
@@ -73,8 +81,11 @@ impl Memtable {
     }
 
     /// The newest version of the user key of `lookup` (see [`key::lookup_key`]) at or
-    /// below its sequence number.
-    pub(crate) fn get(&self, lookup: &[u8]) -> Lookup<'_> {
+    /// below its sequence number; `hash` is the user key's [`crate::sstable::key_hash`].
+    pub(crate) fn get(&self, lookup: &[u8], hash: u64) -> Lookup<'_> {
+        if !self.bloom.may_contain(hash) {
+            return Lookup::Absent;
+        }
         let user_key = key::user_key(lookup);
         let node = self.list.find_greater_or_equal(lookup, None);
         if node.is_null() {
@@ -97,9 +108,9 @@ impl Memtable {
         self.used.load(Ordering::Relaxed)
     }
 
-    /// Bytes reserved from the system.
+    /// Bytes reserved from the system, the bloom filter included.
     pub(crate) fn allocated_memory(&self) -> usize {
-        self.allocated.load(Ordering::Relaxed)
+        self.allocated.load(Ordering::Relaxed) + self.bloom.memory()
     }
 
     pub(crate) fn len(&self) -> u64 {
@@ -182,13 +193,34 @@ mod tests {
         put(&m, 2, b"b", b"b2");
         put(&m, 3, b"a", b"a3");
         m.apply(4, std::iter::once((Kind::Delete, &b"b"[..], &b""[..])));
-        assert_eq!(m.get(&lookup_key(b"a", 10)), Lookup::Found(b"a3"));
-        assert_eq!(m.get(&lookup_key(b"a", 2)), Lookup::Found(b"a1"));
-        assert_eq!(m.get(&lookup_key(b"a", 0)), Lookup::Absent);
-        assert_eq!(m.get(&lookup_key(b"b", 4)), Lookup::Deleted);
-        assert_eq!(m.get(&lookup_key(b"b", 3)), Lookup::Found(b"b2"));
-        assert_eq!(m.get(&lookup_key(b"c", 10)), Lookup::Absent);
-        assert_eq!(m.get(&lookup_key(b"", 10)), Lookup::Absent);
+        assert_eq!(
+            m.get(&lookup_key(b"a", 10), crate::sstable::key_hash(b"a")),
+            Lookup::Found(b"a3")
+        );
+        assert_eq!(
+            m.get(&lookup_key(b"a", 2), crate::sstable::key_hash(b"a")),
+            Lookup::Found(b"a1")
+        );
+        assert_eq!(
+            m.get(&lookup_key(b"a", 0), crate::sstable::key_hash(b"a")),
+            Lookup::Absent
+        );
+        assert_eq!(
+            m.get(&lookup_key(b"b", 4), crate::sstable::key_hash(b"b")),
+            Lookup::Deleted
+        );
+        assert_eq!(
+            m.get(&lookup_key(b"b", 3), crate::sstable::key_hash(b"b")),
+            Lookup::Found(b"b2")
+        );
+        assert_eq!(
+            m.get(&lookup_key(b"c", 10), crate::sstable::key_hash(b"c")),
+            Lookup::Absent
+        );
+        assert_eq!(
+            m.get(&lookup_key(b"", 10), crate::sstable::key_hash(b"")),
+            Lookup::Absent
+        );
         assert_eq!(m.len(), 4);
     }
 
@@ -229,7 +261,10 @@ mod tests {
         let k = vec![7u8; 70_000];
         let v = vec![9u8; 1 << 20];
         put(&m, 1, &k, &v);
-        assert_eq!(m.get(&lookup_key(&k, 1)), Lookup::Found(&v[..]));
+        assert_eq!(
+            m.get(&lookup_key(&k, 1), crate::sstable::key_hash(&k)),
+            Lookup::Found(&v[..])
+        );
     }
 
     #[test]

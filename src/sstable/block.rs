@@ -64,6 +64,23 @@ impl Block {
             .data
             .get(offset..limit)
             .ok_or("entry outside the block")?;
+        // Fast path: short keys and values have three one-byte varints.
+        if let [shared, unshared, value_len, ..] = *bytes
+            && (shared | unshared | value_len) < 0x80
+        {
+            let key_start = offset + 3;
+            let value_start = key_start + usize::from(unshared);
+            let value_end = value_start + usize::from(value_len);
+            if value_end > limit {
+                return Err("entry runs past the end of the block");
+            }
+            return Ok(Entry {
+                shared: usize::from(shared),
+                key_start,
+                value_start,
+                value_end,
+            });
+        }
         let (shared, a) = decode_varint32(bytes).ok_or("bad entry header")?;
         let (unshared, b) = decode_varint32(&bytes[a..]).ok_or("bad entry header")?;
         let (value_len, c) = decode_varint32(&bytes[a + b..]).ok_or("bad entry header")?;

@@ -60,7 +60,7 @@ impl FilterBuilder {
 }
 
 #[inline]
-fn block_index(hash: u64, num_blocks: u32) -> usize {
+pub(crate) fn block_index(hash: u64, num_blocks: u32) -> usize {
     // Maps the high 32 bits onto [0, num_blocks) without a division.
     (((hash >> 32) * u64::from(num_blocks)) >> 32) as usize
 }
@@ -68,7 +68,7 @@ fn block_index(hash: u64, num_blocks: u32) -> usize {
 /// Bit positions within the block: each probe multiplies the low hash by the golden ratio
 /// and keeps the top 9 bits.
 #[inline]
-fn probes(hash: u64, num_probes: u8) -> impl Iterator<Item = u32> {
+pub(crate) fn probes(hash: u64, num_probes: u8) -> impl Iterator<Item = u32> {
     let mut h = hash as u32;
     (0..num_probes).map(move |_| {
         h = h.wrapping_mul(0x9e37_79b9);

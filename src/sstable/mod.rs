@@ -6,11 +6,12 @@ mod block_builder;
 mod builder;
 mod filter;
 mod footer;
+mod index;
 mod table;
 
 pub(crate) use block::Block;
 pub(crate) use builder::{TableBuilder, TableOptions, TableSummary};
-pub(crate) use filter::key_hash;
+pub(crate) use filter::{block_index, key_hash, probes};
 pub(crate) use table::{Table, TableIter};
 
 #[cfg(test)]

@@ -11,6 +11,7 @@ use super::footer::{
     BLOCK_TRAILER_LEN, BlockHandle, FOOTER_LEN, FORMAT_VERSION, Footer, FooterError,
     NO_COMPRESSION, Properties,
 };
+use super::index::Index;
 use crate::cache::BlockCache;
 use crate::error::{Error, IoContext, Result};
 use crate::fs::{FileSystem, RandomAccessFile};
@@ -23,7 +24,7 @@ const MAX_READAHEAD: usize = 256 << 10;
 pub(crate) struct Table {
     source: Source,
     number: u64,
-    index: Arc<Block>,
+    index: Index,
     filter: Option<Filter>,
     cache: Arc<BlockCache>,
 }
@@ -62,6 +63,7 @@ impl Table {
             file_size,
         };
         let index = Block::new(source.read_contents(footer.index)?)
+            .and_then(Index::decode)
             .map_err(|e| Error::corruption(path, footer.index.offset, e))?;
         let filter = if footer.filter.size > 0 {
             let data = source.read_contents(footer.filter)?;
@@ -81,7 +83,7 @@ impl Table {
         let table = Table {
             source,
             number,
-            index: Arc::new(index),
+            index,
             filter,
             cache,
         };
@@ -119,16 +121,6 @@ impl Table {
         move |e| self.corrupt(handle_offset, e)
     }
 
-    fn handle_from_index(&self, index: &BlockIter) -> Result<BlockHandle> {
-        BlockHandle::decode_varint(index.value())
-            .ok_or_else(|| self.corrupt(self.index_offset(), "malformed block handle in the index"))
-    }
-
-    fn index_offset(&self) -> u64 {
-        // Only used to name a place in error messages; the index is the last block.
-        self.source.file_size.saturating_sub(FOOTER_LEN as u64)
-    }
-
     /// Whether the filter allows that a key with this hash is present.
     #[inline]
     pub(crate) fn may_contain(&self, hash: u64) -> bool {
@@ -140,14 +132,11 @@ impl Table {
         if !self.may_contain(hash) {
             return Ok(None);
         }
-        let mut index = BlockIter::new(Arc::clone(&self.index));
-        index
-            .seek(lookup)
-            .map_err(self.block_error(self.index_offset()))?;
-        if !index.valid() {
+        let i = self.index.find(lookup);
+        if i == self.index.len() {
             return Ok(None);
         }
-        let handle = self.handle_from_index(&index)?;
+        let handle = self.index.handle(i);
         let block = self.read_block(handle, None, true)?;
         let mut it = BlockIter::new(block);
         it.seek(lookup).map_err(self.block_error(handle.offset))?;
@@ -166,7 +155,7 @@ impl Table {
     pub(crate) fn iter(self: &Arc<Self>) -> TableIter {
         TableIter {
             table: Arc::clone(self),
-            index: BlockIter::new(Arc::clone(&self.index)),
+            block: 0,
             data: None,
             data_offset: 0,
             readahead: Readahead::default(),
@@ -184,7 +173,7 @@ impl Table {
 
     /// Memory the table keeps outside the cache: its index and filter.
     pub(crate) fn pinned_memory(&self) -> usize {
-        self.index.size() + self.filter.as_ref().map_or(0, Filter::size)
+        self.index.memory() + self.filter.as_ref().map_or(0, Filter::size)
     }
 
     /// Reads and checks every block of the table (for `lsmdb check`), returning the number
@@ -300,10 +289,11 @@ impl Readahead {
     }
 }
 
-/// Iterates a table's entries: an index cursor picks data blocks, a block cursor walks them.
+/// Iterates a table's entries: an index position picks data blocks, a block cursor walks them.
 pub(crate) struct TableIter {
     table: Arc<Table>,
-    index: BlockIter,
+    /// The data block `data` walks, as an index position (`index.len()` past the end).
+    block: usize,
     data: Option<BlockIter>,
     data_offset: u64,
     readahead: Readahead,
@@ -311,12 +301,14 @@ pub(crate) struct TableIter {
 }
 
 impl TableIter {
-    fn load_block(&mut self) -> Result<()> {
-        if !self.index.valid() {
+    /// Loads block `i` (nothing past the last block).
+    fn load_block(&mut self, i: usize) -> Result<()> {
+        self.block = i;
+        if i >= self.table.index.len() {
             self.data = None;
             return Ok(());
         }
-        let handle = self.table.handle_from_index(&self.index)?;
+        let handle = self.table.index.handle(i);
         let block = self
             .table
             .read_block(handle, Some(&mut self.readahead), self.fill_cache)?;
@@ -328,10 +320,7 @@ impl TableIter {
     /// Moves forward past exhausted blocks.
     fn skip_empty_blocks(&mut self) -> Result<()> {
         while self.data.as_ref().is_some_and(|d| !d.valid()) {
-            self.index
-                .next()
-                .map_err(self.table.block_error(self.table.index_offset()))?;
-            self.load_block()?;
+            self.load_block(self.block + 1)?;
             let offset = self.data_offset;
             if let Some(d) = &mut self.data {
                 d.seek_to_first().map_err(self.table.block_error(offset))?;
@@ -348,10 +337,7 @@ impl InternalIterator for TableIter {
 
     fn seek_to_first(&mut self) -> Result<()> {
         self.readahead.reset();
-        self.index
-            .seek_to_first()
-            .map_err(self.table.block_error(self.table.index_offset()))?;
-        self.load_block()?;
+        self.load_block(0)?;
         let offset = self.data_offset;
         if let Some(d) = &mut self.data {
             d.seek_to_first().map_err(self.table.block_error(offset))?;
@@ -361,10 +347,7 @@ impl InternalIterator for TableIter {
 
     fn seek(&mut self, target: &[u8]) -> Result<()> {
         self.readahead.reset();
-        self.index
-            .seek(target)
-            .map_err(self.table.block_error(self.table.index_offset()))?;
-        self.load_block()?;
+        self.load_block(self.table.index.find(target))?;
         let offset = self.data_offset;
         if let Some(d) = &mut self.data {
             d.seek(target).map_err(self.table.block_error(offset))?;
