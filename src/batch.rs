@@ -27,6 +27,8 @@ pub struct WriteBatch {
     /// The encoded entries, without the payload header.
     entries: Vec<u8>,
     count: u32,
+    /// Bytes of keys and values, as users count what they write.
+    data_bytes: usize,
 }
 
 impl WriteBatch {
@@ -41,6 +43,7 @@ impl WriteBatch {
         put_length_prefixed(&mut self.entries, key.as_ref());
         put_length_prefixed(&mut self.entries, value.as_ref());
         self.count += 1;
+        self.data_bytes += key.as_ref().len() + value.as_ref().len();
         self
     }
 
@@ -49,6 +52,7 @@ impl WriteBatch {
         self.entries.push(Kind::Delete as u8);
         put_length_prefixed(&mut self.entries, key.as_ref());
         self.count += 1;
+        self.data_bytes += key.as_ref().len();
         self
     }
 
@@ -66,6 +70,12 @@ impl WriteBatch {
     pub fn clear(&mut self) {
         self.entries.clear();
         self.count = 0;
+        self.data_bytes = 0;
+    }
+
+    /// The bytes of keys and values in the batch.
+    pub fn data_bytes(&self) -> usize {
+        self.data_bytes
     }
 
     /// The encoded size of the batch's operations in bytes.

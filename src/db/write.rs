@@ -87,7 +87,7 @@ impl DbInner {
                 .fetch_add(batch.len() as u64, Ordering::Relaxed);
             self.counters
                 .user_bytes
-                .fetch_add(batch.size_in_bytes() as u64, Ordering::Relaxed);
+                .fetch_add(batch.data_bytes() as u64, Ordering::Relaxed);
             self.counters
                 .wal_bytes
                 .fetch_add(ws.scratch.len() as u64, Ordering::Relaxed);
