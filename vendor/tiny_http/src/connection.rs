@@ -95,6 +95,22 @@ impl Connection {
         }
     }
 
+    /// Applies the per-connection timeouts (lsmdb patch). Clones made later by
+    /// `try_clone` share the socket, so they share its timeouts too.
+    pub(crate) fn set_timeouts(&self, config: crate::ConnectionConfig) -> std::io::Result<()> {
+        match self {
+            Self::Tcp(s) => {
+                s.set_read_timeout(config.read_timeout)?;
+                s.set_write_timeout(config.write_timeout)
+            }
+            #[cfg(unix)]
+            Self::Unix(s) => {
+                s.set_read_timeout(config.read_timeout)?;
+                s.set_write_timeout(config.write_timeout)
+            }
+        }
+    }
+
     pub(crate) fn try_clone(&self) -> std::io::Result<Self> {
         match self {
             Self::Tcp(s) => s.try_clone().map(Self::from),

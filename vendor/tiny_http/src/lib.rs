@@ -179,6 +179,20 @@ pub struct ServerConfig {
     pub ssl: Option<SslConfig>,
 }
 
+/// Limits applied to every accepted connection (lsmdb patch).
+///
+/// The timeouts are set on the socket, so they bound each read and write the server makes:
+/// waiting for a request line on an idle keep-alive connection, reading headers, reading or
+/// draining a body, and writing a response to a client that does not read it. `None` (the
+/// default) waits forever, as upstream tiny_http does.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ConnectionConfig {
+    /// Longest wait for bytes from the client.
+    pub read_timeout: Option<Duration>,
+    /// Longest wait for the client to accept bytes of a response.
+    pub write_timeout: Option<Duration>,
+}
+
 /// Configuration of the server for SSL.
 #[derive(Debug, Clone)]
 pub struct SslConfig {
@@ -243,7 +257,23 @@ impl Server {
         listener: L,
         ssl_config: Option<SslConfig>,
     ) -> Result<Server, Box<dyn Error + Send + Sync + 'static>> {
-        let listener = listener.into();
+        Self::start(listener.into(), ssl_config, ConnectionConfig::default())
+    }
+
+    /// Builds a plain-HTTP server on `listener` whose connections get the timeouts in
+    /// `config` (lsmdb patch).
+    pub fn from_listener_with_config<L: Into<Listener>>(
+        listener: L,
+        config: ConnectionConfig,
+    ) -> Result<Server, Box<dyn Error + Send + Sync + 'static>> {
+        Self::start(listener.into(), None, config)
+    }
+
+    fn start(
+        listener: Listener,
+        ssl_config: Option<SslConfig>,
+        connection_config: ConnectionConfig,
+    ) -> Result<Server, Box<dyn Error + Send + Sync + 'static>> {
         // building the "close" variable
         let close_trigger = Arc::new(AtomicBool::new(false));
 
@@ -293,6 +323,10 @@ impl Server {
             while !inside_close_trigger.load(Relaxed) {
                 let new_client = match server.accept() {
                     Ok((sock, _)) => {
+                        if let Err(e) = sock.set_timeouts(connection_config) {
+                            log::debug!("Cannot set timeouts on a new connection: {}", e);
+                            continue;
+                        }
                         use util::RefinedTcpStream;
                         let (read_closable, write_closable) = match ssl {
                             None => RefinedTcpStream::new(sock),
@@ -338,10 +372,13 @@ impl Server {
                         }));
                     }
 
+                    // lsmdb patch: upstream ended the accept thread on any error, so one
+                    // aborted handshake or a moment without file descriptors (EMFILE) stopped
+                    // the server from accepting for good. Such errors concern one connection
+                    // or pass; the pause keeps a persistent one from spinning.
                     Err(e) => {
                         log::error!("Error accepting new client: {}", e);
-                        inside_messages.push(e.into());
-                        break;
+                        thread::sleep(Duration::from_millis(10));
                     }
                 }
             }

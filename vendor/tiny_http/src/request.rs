@@ -108,7 +108,21 @@ pub enum RequestCreationError {
 
     /// Error while reading data from the socket during the creation of the `Request`.
     CreationIoError(IoError),
+
+    /// The `Content-Length` header is not a number, or appears twice with different values
+    /// (lsmdb patch: upstream ignored such a header, so the body was read as the next
+    /// request).
+    BadContentLength,
 }
+
+/// The most bytes of an unread body that are read and thrown away to keep the connection
+/// open for the next request; past it the connection closes (lsmdb patch).
+const DRAIN_LIMIT: usize = 64 * 1024;
+
+/// What `new_request` returns: the request, and for a body read lazily with a known length, a
+/// receiver that tells once the request is dropped whether its body was consumed to the end
+/// (if not, the stream is mid-body and the connection must close).
+pub(crate) type NewRequest = (Request, Option<std::sync::mpsc::Receiver<bool>>);
 
 impl From<IoError> for RequestCreationError {
     fn from(err: IoError) -> RequestCreationError {
@@ -135,7 +149,7 @@ pub fn new_request<R, W>(
     remote_addr: Option<SocketAddr>,
     mut source_data: R,
     writer: W,
-) -> Result<Request, RequestCreationError>
+) -> Result<NewRequest, RequestCreationError>
 where
     R: Read + Send + 'static,
     W: Write + Send + 'static,
@@ -152,10 +166,15 @@ where
         // header must be ignored (RFC2616 #4.4)
         None
     } else {
-        headers
+        let mut lengths = headers
             .iter()
-            .find(|h: &&Header| h.field.equiv("Content-Length"))
-            .and_then(|h| FromStr::from_str(h.value.as_str()).ok())
+            .filter(|h: &&Header| h.field.equiv("Content-Length"))
+            .map(|h| usize::from_str(h.value.as_str().trim()));
+        match lengths.next() {
+            None => None,
+            Some(Ok(first)) if lengths.all(|l| l.ok() == Some(first)) => Some(first),
+            Some(_) => return Err(RequestCreationError::BadContentLength),
+        }
     };
 
     // true if the client sent a `Expect: 100-continue` header
@@ -185,6 +204,7 @@ where
 
     // we wrap `source_data` around a reading whose nature depends on the transfer-encoding and
     // content-length headers
+    let mut body_done = None;
     let reader = if connection_upgrade {
         // if we have a `Connection: upgrade`, always keeping the whole reader
         Box::new(source_data) as Box<dyn Read + Send + 'static>
@@ -212,7 +232,11 @@ where
 
             Box::new(Cursor::new(buffer)) as Box<dyn Read + Send + 'static>
         } else {
-            let (data_reader, _) = EqualReader::new(source_data, content_length); // TODO:
+            // A client that waits for `100 Continue` before sending its body has sent none
+            // of it if the handler never asked; nothing is there to drain.
+            let drain_limit = if expects_continue { 0 } else { DRAIN_LIMIT };
+            let (data_reader, done) = EqualReader::new(source_data, content_length, drain_limit);
+            body_done = Some(done);
             Box::new(FusedReader::new(data_reader)) as Box<dyn Read + Send + 'static>
         }
     } else if transfer_encoding.is_some() {
@@ -226,7 +250,7 @@ where
         Box::new(io::empty()) as Box<dyn Read + Send + 'static>
     };
 
-    Ok(Request {
+    let request = Request {
         data_reader: Some(reader),
         response_writer: Some(Box::new(writer) as Box<dyn Write + Send + 'static>),
         remote_addr,
@@ -238,7 +262,8 @@ where
         body_length: content_length,
         must_send_continue: expects_continue,
         notify_when_responded: None,
-    })
+    };
+    Ok((request, body_done))
 }
 
 impl Request {

@@ -255,7 +255,12 @@ where
         let header = header.into();
 
         // ignoring forbidden headers
-        if header.field.equiv("Connection")
+        // lsmdb patch: `Connection: close` is let through, so that a reply after which the
+        // server closes (a refused body, a shutdown) tells the client not to reuse the
+        // connection; upstream dropped every `Connection` header.
+        let connection_close =
+            header.field.equiv("Connection") && header.value.as_str().eq_ignore_ascii_case("close");
+        if (header.field.equiv("Connection") && !connection_close)
             || header.field.equiv("Trailer")
             || header.field.equiv("Transfer-Encoding")
             || header.field.equiv("Upgrade")

@@ -75,6 +75,7 @@ impl From<TestRequest> for Request {
             std::io::sink(),
         )
         .unwrap()
+        .0
     }
 }
 

@@ -5,28 +5,37 @@ use std::sync::mpsc::{Receiver, Sender};
 
 /// A `Reader` that reads exactly the number of bytes from a sub-reader.
 ///
-/// If the limit is reached, it returns EOF. If the limit is not reached
-/// when the destructor is called, the remaining bytes will be read and
-/// thrown away.
+/// If the limit is reached, it returns EOF. If the limit is not reached when the destructor is
+/// called, the remaining bytes are read and thrown away when there are at most `drain_limit`
+/// of them, so that the connection can carry the next request.
+///
+/// lsmdb patch: upstream allocated a buffer of the whole remaining length in the destructor,
+/// so answering a request that announced `Content-Length: 100000000000000` without reading
+/// its body aborted the process on the failed allocation; and it drained any length, so a
+/// handler that refused a large or slow body was held until the client had sent all of it.
+/// Now the drain goes through a fixed buffer, stops at `drain_limit`, and the receiver learns
+/// whether the body was consumed (`true`) or the connection must close (`false`).
 pub struct EqualReader<R>
 where
     R: Read,
 {
     reader: R,
     size: usize,
-    last_read_signal: Sender<IoResult<()>>,
+    drain_limit: usize,
+    last_read_signal: Sender<bool>,
 }
 
 impl<R> EqualReader<R>
 where
     R: Read,
 {
-    pub fn new(reader: R, size: usize) -> (EqualReader<R>, Receiver<IoResult<()>>) {
+    pub fn new(reader: R, size: usize, drain_limit: usize) -> (EqualReader<R>, Receiver<bool>) {
         let (tx, rx) = channel();
 
         let r = EqualReader {
             reader,
             size,
+            drain_limit,
             last_read_signal: tx,
         };
 
@@ -64,25 +73,17 @@ where
     R: Read,
 {
     fn drop(&mut self) {
-        let mut remaining_to_read = self.size;
-
-        while remaining_to_read > 0 {
-            let mut buf = vec![0; remaining_to_read];
-
-            match self.reader.read(&mut buf) {
-                Err(e) => {
-                    self.last_read_signal.send(Err(e)).ok();
-                    break;
-                }
-                Ok(0) => {
-                    self.last_read_signal.send(Ok(())).ok();
-                    break;
-                }
-                Ok(other) => {
-                    remaining_to_read -= other;
+        if self.size <= self.drain_limit {
+            let mut buf = [0u8; 8 * 1024];
+            while self.size > 0 {
+                let want = self.size.min(buf.len());
+                match self.reader.read(&mut buf[..want]) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => self.size -= n,
                 }
             }
         }
+        self.last_read_signal.send(self.size == 0).ok();
     }
 }
 
@@ -98,7 +99,7 @@ mod tests {
         let mut org_reader = Cursor::new("hello world".to_string().into_bytes());
 
         {
-            let (mut equal_reader, _) = EqualReader::new(org_reader.by_ref(), 5);
+            let (mut equal_reader, _) = EqualReader::new(org_reader.by_ref(), 5, 1024);
 
             let mut string = String::new();
             equal_reader.read_to_string(&mut string).unwrap();
@@ -117,7 +118,7 @@ mod tests {
         let mut org_reader = Cursor::new("hello world".to_string().into_bytes());
 
         {
-            let (mut equal_reader, _) = EqualReader::new(org_reader.by_ref(), 5);
+            let (mut equal_reader, _) = EqualReader::new(org_reader.by_ref(), 5, 1024);
 
             let mut vec = [0];
             equal_reader.read_exact(&mut vec).unwrap();
@@ -127,5 +128,30 @@ mod tests {
         let mut string = String::new();
         org_reader.read_to_string(&mut string).unwrap();
         assert_eq!(string, " world");
+    }
+
+    #[test]
+    fn drains_through_a_small_buffer_whatever_the_announced_length() {
+        use std::io::Cursor;
+
+        // The length is far beyond any memory: the drain must not allocate it.
+        let (reader, done) = EqualReader::new(Cursor::new(vec![7u8; 10]), usize::MAX / 2, usize::MAX);
+        drop(reader);
+        assert_eq!(done.recv(), Ok(false));
+    }
+
+    #[test]
+    fn reports_whether_the_body_was_consumed() {
+        use std::io::Cursor;
+
+        let (reader, done) = EqualReader::new(Cursor::new(vec![7u8; 10]), 10, 16);
+        drop(reader);
+        assert_eq!(done.recv(), Ok(true), "small rest drained");
+
+        let mut source = Cursor::new(vec![7u8; 100]);
+        let (reader, done) = EqualReader::new(source.by_ref(), 100, 16);
+        drop(reader);
+        assert_eq!(done.recv(), Ok(false), "rest over the limit left unread");
+        assert_eq!(source.position(), 0);
     }
 }
