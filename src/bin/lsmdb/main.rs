@@ -6,6 +6,7 @@
 mod format;
 mod kv;
 mod output;
+mod serve;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -59,6 +60,7 @@ pub enum Command {
     Batch(kv::BatchArgs),
     Stats(kv::StatsArgs),
     Compact(kv::CompactArgs),
+    Serve(serve::ServeArgs),
 }
 
 fn main() -> ExitCode {
@@ -71,6 +73,7 @@ fn main() -> ExitCode {
         Command::Batch(args) => kv::batch(&cli, args),
         Command::Stats(args) => kv::stats(&cli, args),
         Command::Compact(args) => kv::compact(&cli, args),
+        Command::Serve(args) => serve::run(&cli, args),
     };
     match result {
         Ok(code) => ExitCode::from(code),
