@@ -46,7 +46,11 @@ impl Reply {
 
     pub fn into_response(self) -> Response<Cursor<Vec<u8>>> {
         let server = concat!("lsmdb/", env!("CARGO_PKG_VERSION"));
-        let mut response = Response::from_data(self.body).with_status_code(self.status);
+        // The body is whole in memory, so its length is known: always `Content-Length`,
+        // never tiny_http's chunked encoding for bodies over 32 KiB.
+        let mut response = Response::from_data(self.body)
+            .with_status_code(self.status)
+            .with_chunked_threshold(usize::MAX);
         let fixed = [("Content-Type", self.content_type), ("Server", server)];
         for (name, value) in fixed
             .into_iter()
