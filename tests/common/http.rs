@@ -201,7 +201,11 @@ impl Conn {
     }
 
     pub fn send(&mut self, raw: &[u8]) {
-        self.reader.get_mut().write_all(raw).expect("send");
+        self.try_send(raw).expect("send");
+    }
+
+    pub fn try_send(&mut self, raw: &[u8]) -> std::io::Result<()> {
+        self.reader.get_mut().write_all(raw)
     }
 
     pub fn request(
