@@ -203,6 +203,26 @@ fn idle_and_half_closed_connections_are_let_go() {
     let mut stalled = server.connect();
     stalled.send(b"GET /health HTTP/1.1\r\nHost: x\r\n");
     stalled.read_response().unwrap().error(408);
+
+    // So does a body that stops arriving (--timeout 1), and one that trickles in for longer
+    // than --body-timeout 2.
+    let mut stalled = server.connect();
+    stalled.send(b"PUT /keys HTTP/1.1\r\nContent-Length: 100\r\n\r\n{\"key\":");
+    assert!(stalled.read_response().unwrap().error(408).contains("body"));
+    let mut trickle = server.connect();
+    trickle.send(b"PUT /keys HTTP/1.1\r\nContent-Length: 100000\r\n\r\n");
+    let reply = loop {
+        let _ = trickle.try_send(b" ");
+        trickle
+            .stream()
+            .set_read_timeout(Some(Duration::from_millis(300)))
+            .unwrap();
+        if let Some(r) = trickle.read_response() {
+            break r;
+        }
+    };
+    assert!(reply.error(408).contains("body"));
+    assert_eq!(server.get("/health").status, 200);
 }
 
 #[test]
