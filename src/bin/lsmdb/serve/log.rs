@@ -1,6 +1,11 @@
 //! The server's log on stderr: one line per event, `<time> <LEVEL> <message>`, filtered by the
 //! level in env `LOG_LEVEL` (DEBUG, INFO, WARNING, ERROR; INFO when unset), as the seed did.
+//!
+//! Worker threads collect their lines and write them in one go when they run out of requests
+//! (or have 16 KiB): a `write` per request line cost them about a fifth of their GET
+//! throughput. Other threads write each line at once.
 
+use std::cell::RefCell;
 use std::fmt;
 use std::io::Write;
 use std::sync::OnceLock;
@@ -38,6 +43,13 @@ impl Level {
 
 static THRESHOLD: OnceLock<Level> = OnceLock::new();
 
+const BUFFER_BYTES: usize = 16 * 1024;
+
+thread_local! {
+    /// `Some` on threads that called `buffer_this_thread`.
+    static BUFFER: RefCell<Option<String>> = const { RefCell::new(None) };
+}
+
 /// Reads `LOG_LEVEL` once; an unknown value is reported and INFO used, so a typo never stops
 /// the server from starting.
 pub fn init() {
@@ -59,8 +71,23 @@ pub fn enabled(level: Level) -> bool {
     level >= *THRESHOLD.get().unwrap_or(&Level::Info)
 }
 
-/// Writes one line; the whole line goes out in one `write` so lines from worker threads do
-/// not interleave. A failed write to stderr is ignored: logging never fails a request.
+/// From now on this thread's lines wait in a buffer until `flush_buffered`, or until it
+/// holds `BUFFER_BYTES`.
+pub fn buffer_this_thread() {
+    BUFFER.with(|b| *b.borrow_mut() = Some(String::with_capacity(2 * BUFFER_BYTES)));
+}
+
+/// Writes this thread's buffered lines, if any.
+pub fn flush_buffered() {
+    BUFFER.with(|b| {
+        if let Some(buf) = b.borrow_mut().as_mut().filter(|buf| !buf.is_empty()) {
+            write_out(buf);
+            buf.clear();
+        }
+    });
+}
+
+/// Logs one line. A failed write to stderr is ignored: logging never fails a request.
 pub fn log(level: Level, message: fmt::Arguments<'_>) {
     if !enabled(level) {
         return;
@@ -71,7 +98,21 @@ pub fn log(level: Level, message: fmt::Arguments<'_>) {
         level.name(),
         message
     );
-    let _ = std::io::stderr().lock().write_all(line.as_bytes());
+    BUFFER.with(|b| match b.borrow_mut().as_mut() {
+        Some(buf) => {
+            buf.push_str(&line);
+            if buf.len() >= BUFFER_BYTES {
+                write_out(buf);
+                buf.clear();
+            }
+        }
+        None => write_out(&line),
+    });
+}
+
+/// One `write_all` under the lock, so lines from different threads never interleave.
+fn write_out(text: &str) {
+    let _ = std::io::stderr().lock().write_all(text.as_bytes());
 }
 
 macro_rules! debug { ($($t:tt)*) => { $crate::serve::log::log($crate::serve::log::Level::Debug, format_args!($($t)*)) } }

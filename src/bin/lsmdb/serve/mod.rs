@@ -189,19 +189,29 @@ fn default_threads() -> usize {
 /// has been quiet for a moment, or when `--shutdown-timeout` is up (clients that ignore
 /// `Connection: close` and keep sending would otherwise hold the shutdown forever).
 fn worker(server: &tiny_http::Server, state: &State) {
+    log::buffer_this_thread();
     loop {
         let stop_by = state.stop_by.get();
         if stop_by.is_some_and(|t| Instant::now() >= *t) {
             warning!("--shutdown-timeout is up; requests still queued go unanswered");
-            return;
+            break;
         }
-        match server.recv_timeout(Duration::from_millis(100)) {
+        let next = match server.try_recv() {
+            Ok(Some(request)) => Ok(Some(request)),
+            // Out of work: a good moment to write the log lines collected so far.
+            _ => {
+                log::flush_buffered();
+                server.recv_timeout(Duration::from_millis(100))
+            }
+        };
+        match next {
             Ok(Some(request)) => answer(state, request),
-            Ok(None) if stop_by.is_some() => return,
+            Ok(None) if stop_by.is_some() => break,
             Ok(None) => {}
             Err(e) => error!("receiving a request failed: {e}"),
         }
     }
+    log::flush_buffered();
 }
 
 fn answer(state: &State, mut request: Request) {
