@@ -2,8 +2,9 @@
 //! level in env `LOG_LEVEL` (DEBUG, INFO, WARNING, ERROR; INFO when unset), as the seed did.
 //!
 //! Worker threads collect their lines and write them in one go when they run out of requests
-//! (or have 16 KiB): a `write` per request line cost them about a fifth of their GET
-//! throughput. Other threads write each line at once.
+//! (at most every 50 ms; a line waits at most about 150 ms) or have 16 KiB: a `write` per
+//! request line cost them about a fifth of their GET throughput. Other threads write each line
+//! at once.
 
 use std::cell::RefCell;
 use std::fmt;

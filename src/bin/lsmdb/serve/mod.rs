@@ -190,6 +190,7 @@ fn default_threads() -> usize {
 /// `Connection: close` and keep sending would otherwise hold the shutdown forever).
 fn worker(server: &tiny_http::Server, state: &State) {
     log::buffer_this_thread();
+    let mut flushed = Instant::now();
     loop {
         let stop_by = state.stop_by.get();
         if stop_by.is_some_and(|t| Instant::now() >= *t) {
@@ -198,9 +199,13 @@ fn worker(server: &tiny_http::Server, state: &State) {
         }
         let next = match server.try_recv() {
             Ok(Some(request)) => Ok(Some(request)),
-            // Out of work: a good moment to write the log lines collected so far.
+            // Out of work: a good moment to write the log lines collected so far, unless
+            // that was done a moment ago (one client at a time would cost a write each).
             _ => {
-                log::flush_buffered();
+                if flushed.elapsed() >= Duration::from_millis(50) {
+                    log::flush_buffered();
+                    flushed = Instant::now();
+                }
                 server.recv_timeout(Duration::from_millis(100))
             }
         };
