@@ -69,11 +69,17 @@ impl TaskPool {
     pub fn spawn(&self, code: Box<dyn FnMut() + Send>) {
         let mut queue = self.sharing.todo.lock().unwrap();
 
-        if self.sharing.waiting_tasks.load(Ordering::Acquire) == 0 {
-            self.add_thread(Some(code));
-        } else {
+        // lsmdb patch: upstream queued the task whenever one thread was idle, even when an
+        // earlier task was already queued for that same thread (it counts as idle until it
+        // takes the lock again). Two connections accepted in quick succession then left the
+        // second waiting until the first connection closed. Every idle thread takes one queued
+        // task (both counts change only under this lock), so a task is queued only when there
+        // are more idle threads than queued tasks.
+        if queue.len() < self.sharing.waiting_tasks.load(Ordering::Acquire) {
             queue.push_back(code);
             self.sharing.condvar.notify_one();
+        } else {
+            self.add_thread(Some(code));
         }
     }
 
