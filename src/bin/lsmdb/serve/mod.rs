@@ -94,6 +94,10 @@ pub fn run(cli: &Cli, args: &ServeArgs) -> anyhow::Result<u8> {
         Some(t) => Some(auth::Token::new(t).map_err(|e| anyhow!("--token: {e}"))?),
         None => None,
     };
+    // Installed first: a signal that comes while the database opens is handled once the
+    // server runs (a graceful stop at once) instead of killing the process mid-recovery.
+    let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM])
+        .context("cannot install the signal handlers")?;
     let db = cli.open_writer()?;
     let listener =
         TcpListener::bind(&args.addr).with_context(|| format!("cannot listen on {}", args.addr))?;
@@ -120,9 +124,6 @@ pub fn run(cli: &Cli, args: &ServeArgs) -> anyhow::Result<u8> {
         },
         stop_by: OnceLock::new(),
     });
-    let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM])
-        .context("cannot install the signal handlers")?;
-
     info!(
         "lsmdb {} serving {} on http://{local} ({threads} threads, auth {})",
         env!("CARGO_PKG_VERSION"),
@@ -163,10 +164,7 @@ pub fn run(cli: &Cli, args: &ServeArgs) -> anyhow::Result<u8> {
     drop(server);
     let state =
         Arc::into_inner(state).ok_or_else(|| anyhow!("a worker still holds the database"))?;
-    state
-        .db
-        .close()
-        .context("closing the database failed (writes acknowledged so far were synced)")?;
+    state.db.close().context("closing the database failed")?;
     info!("database closed; bye");
     Ok(0)
 }
