@@ -5,6 +5,8 @@ use std::path::Path;
 
 use assert_cmd::Command;
 
+pub mod http;
+
 /// The `lsmdb` binary built by this package, with `--db` pointing at `dir` and no
 /// environment leaking in from the developer's shell.
 pub fn lsmdb(dir: &Path) -> Command {

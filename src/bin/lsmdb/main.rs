@@ -7,6 +7,7 @@ mod bench;
 mod format;
 mod kv;
 mod output;
+mod serve;
 mod shell;
 
 use std::path::PathBuf;
@@ -64,6 +65,7 @@ pub enum Command {
     Compact(kv::CompactArgs),
     Shell(shell::ShellArgs),
     Bench(bench::BenchArgs),
+    Serve(serve::ServeArgs),
 }
 
 fn main() -> ExitCode {
@@ -78,6 +80,7 @@ fn main() -> ExitCode {
         Command::Compact(args) => kv::compact(&cli, args),
         Command::Shell(args) => shell::run(&cli, args),
         Command::Bench(args) => bench::bench(&cli, args),
+        Command::Serve(args) => serve::run(&cli, args),
     };
     match result {
         Ok(code) => ExitCode::from(code),

@@ -1,0 +1,127 @@
+#!/usr/bin/env bash
+# Load test of `lsmdb serve` with wrk, on loopback only, bounded in time.
+#
+# Measures requests/s and latency for GET /keys and PUT /keys with 1, 8 and 64 connections
+# (release build, default sync mode: every PUT is durable before its reply), and the same GET
+# load against examples/http_baseline.rs (a bare tiny_http server answering with a constant),
+# then prints a Markdown table with the lsmdb/baseline ratio for GET. Any socket error or non-2xx
+# reply fails the run. Each figure is the best of ROUNDS runs, lsmdb and the baseline taking
+# turns, so that load from other processes on the machine skews the ratio less.
+#
+# Usage: scripts/http-load.sh            # 3 rounds of 5 s runs, about 2.5 minutes in all
+#        DURATION=10 ROUNDS=5 THREADS=4 scripts/http-load.sh
+# Needs wrk (Debian: apt-get install wrk).
+set -euo pipefail
+
+DURATION=${DURATION:-5}
+ROUNDS=${ROUNDS:-3}
+THREADS=${THREADS:-$(nproc)}
+((THREADS >= 2)) || THREADS=2
+CONNECTIONS=(1 8 64)
+VALUE=$(printf '0123456789%.0s' {1..10}) # 100 bytes, the baseline's value
+
+command -v wrk >/dev/null || { echo "error: wrk not found (apt-get install wrk)" >&2; exit 2; }
+cd "$(dirname "$0")/.."
+cargo build --release --quiet --bin lsmdb --example http_baseline
+work=$(mktemp -d)
+pids=()
+cleanup() {
+    for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+    wait 2>/dev/null || true
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+# Starts a server in the background with its stderr in $1.
+start() {
+    local log=$1
+    shift
+    "$@" >/dev/null 2>"$log" &
+    pids+=($!)
+}
+
+# Prints the address from the start-up line in log $1.
+address() {
+    local log=$1
+    for _ in $(seq 100); do
+        if addr=$(grep -o -m1 'http://127\.0\.0\.1:[0-9]*' "$log"); then
+            echo "${addr#http://}"
+            return
+        fi
+        sleep 0.1
+    done
+    echo "error: no start-up line in $log" >&2
+    cat "$log" >&2
+    exit 2
+}
+
+# Keeps the better of two "requests/s p99" results.
+best() {
+    if [[ -z $1 ]] || (($(cut -d' ' -f1 <<<"$2") > $(cut -d' ' -f1 <<<"$1"))); then
+        echo "$2"
+    else
+        echo "$1"
+    fi
+}
+
+# Runs wrk; prints "requests/s p99" and fails on any error it reports.
+load() {
+    local conns=$1 url=$2 script=${3:-}
+    local threads=$((conns < 2 ? 1 : 2))
+    local out
+    out=$(timeout $((DURATION + 30)) wrk --latency -t "$threads" -c "$conns" -d "${DURATION}s" \
+        ${script:+-s "$script"} "$url")
+    if grep -Eq 'Socket errors|Non-2xx' <<<"$out"; then
+        echo "error: wrk reported errors for $url with $conns connections:" >&2
+        echo "$out" >&2
+        exit 1
+    fi
+    local rps p99
+    rps=$(awk '/^Requests\/sec:/ {printf "%d", $2}' <<<"$out")
+    p99=$(awk '$1 == "99%" {print $2}' <<<"$out")
+    echo "$rps $p99"
+}
+
+cat >"$work/put.lua" <<EOF
+-- Distinct keys, so every PUT is a real write of a 100-byte value.
+local n = 0
+request = function()
+    n = n + 1
+    local body = string.format('{"key":"load:%d:%d","value":"$VALUE"}', math.random(1e9), n)
+    return wrk.format("PUT", "/keys", {["Content-Type"] = "application/json"}, body)
+end
+EOF
+
+# Default settings, INFO log included (one line per request, to a file here).
+start "$work/lsmdb.log" target/release/lsmdb --db "$work/db" serve --addr 127.0.0.1:0 \
+    --threads "$THREADS"
+start "$work/baseline.log" target/release/examples/http_baseline 127.0.0.1:0 "$THREADS"
+lsmdb_addr=$(address "$work/lsmdb.log")
+base_addr=$(address "$work/baseline.log")
+curl -sf -X PUT "http://$lsmdb_addr/keys" -d "{\"key\":\"bench\",\"value\":\"$VALUE\"}" >/dev/null
+
+echo "wrk, best of $ROUNDS runs of ${DURATION}s, $THREADS server worker threads, $(nproc) cores, loopback" >&2
+printf '| route | connections | lsmdb req/s | lsmdb p99 | baseline req/s | baseline p99 | lsmdb/baseline |\n'
+printf '|---|---:|---:|---:|---:|---:|---:|\n'
+for c in "${CONNECTIONS[@]}"; do
+    l="" b=""
+    for _ in $(seq "$ROUNDS"); do
+        res=$(load "$c" "http://$lsmdb_addr/keys?key=bench")
+        l=$(best "$l" "$res")
+        res=$(load "$c" "http://$base_addr/keys?key=bench")
+        b=$(best "$b" "$res")
+    done
+    read -r l_rps l_p99 <<<"$l"
+    read -r b_rps b_p99 <<<"$b"
+    ratio=$(awk -v a="$l_rps" -v b="$b_rps" 'BEGIN {printf "%.2f", a / b}')
+    printf '| GET /keys | %d | %d | %s | %d | %s | %s |\n' "$c" "$l_rps" "$l_p99" "$b_rps" "$b_p99" "$ratio"
+done
+for c in "${CONNECTIONS[@]}"; do
+    l=""
+    for _ in $(seq "$ROUNDS"); do
+        res=$(load "$c" "http://$lsmdb_addr/keys" "$work/put.lua")
+        l=$(best "$l" "$res")
+    done
+    read -r l_rps l_p99 <<<"$l"
+    printf '| PUT /keys (sync always) | %d | %d | %s | | | |\n' "$c" "$l_rps" "$l_p99"
+done

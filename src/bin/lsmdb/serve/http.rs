@@ -1,0 +1,291 @@
+//! What every route shares: replies and errors as JSON, query strings, and request bodies read
+//! within a size limit and a deadline.
+
+use std::io::{Cursor, ErrorKind};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use tiny_http::{Header, Method, Request, Response};
+
+/// A reply before it is written: the status, the body and any extra headers.
+pub struct Reply {
+    pub status: u16,
+    body: Vec<u8>,
+    content_type: &'static str,
+    headers: Vec<(&'static str, String)>,
+}
+
+impl Reply {
+    pub fn json(status: u16, value: &Value) -> Reply {
+        Reply {
+            status,
+            body: value.to_string().into_bytes(),
+            content_type: "application/json",
+            headers: Vec::new(),
+        }
+    }
+
+    /// Prometheus text exposition format 0.0.4.
+    pub fn metrics(text: String) -> Reply {
+        Reply {
+            status: 200,
+            body: text.into_bytes(),
+            content_type: "text/plain; version=0.0.4; charset=utf-8",
+            headers: Vec::new(),
+        }
+    }
+
+    pub fn with_header(mut self, name: &'static str, value: impl Into<String>) -> Reply {
+        self.headers.push((name, value.into()));
+        self
+    }
+
+    pub fn body_len(&self) -> usize {
+        self.body.len()
+    }
+
+    pub fn into_response(self) -> Response<Cursor<Vec<u8>>> {
+        let server = concat!("lsmdb/", env!("CARGO_PKG_VERSION"));
+        // The body is whole in memory, so its length is known: always `Content-Length`,
+        // never tiny_http's chunked encoding for bodies over 32 KiB.
+        let mut response = Response::from_data(self.body)
+            .with_status_code(self.status)
+            .with_chunked_threshold(usize::MAX);
+        let fixed = [("Content-Type", self.content_type), ("Server", server)];
+        for (name, value) in fixed
+            .into_iter()
+            .chain(self.headers.iter().map(|(n, v)| (*n, v.as_str())))
+        {
+            // Names and values here are ASCII, which is all tiny_http refuses to take.
+            if let Ok(h) = Header::from_bytes(name.as_bytes(), value.as_bytes()) {
+                response.add_header(h);
+            }
+        }
+        response
+    }
+}
+
+/// A request the server refuses: a status and a message that says what is wrong, sent as
+/// `{"error":"..."}`.
+#[derive(Debug)]
+pub struct HttpError {
+    pub status: u16,
+    pub message: String,
+    /// The methods a route takes, for the `Allow` header of a 405.
+    pub allow: Option<&'static str>,
+}
+
+impl HttpError {
+    pub fn new(status: u16, message: impl Into<String>) -> HttpError {
+        HttpError {
+            status,
+            message: message.into(),
+            allow: None,
+        }
+    }
+
+    pub fn bad_request(message: impl Into<String>) -> HttpError {
+        HttpError::new(400, message)
+    }
+
+    pub fn method_not_allowed(method: &Method, path: &str, allow: &'static str) -> HttpError {
+        HttpError {
+            allow: Some(allow),
+            ..HttpError::new(
+                405,
+                format!("method {method} is not allowed on {path}; allowed: {allow}"),
+            )
+        }
+    }
+
+    /// An engine error: the caller's fault (400) when the engine calls the argument invalid,
+    /// unavailable (503) when the engine cannot take writes now, else the server's (500).
+    pub fn engine(e: lsmdb::Error) -> HttpError {
+        let status = match &e {
+            lsmdb::Error::InvalidArgument(_) => 400,
+            lsmdb::Error::WritesStopped(_) | lsmdb::Error::ReadOnly(_) | lsmdb::Error::Closed => {
+                503
+            }
+            _ => 500,
+        };
+        HttpError::new(status, e.to_string())
+    }
+
+    pub fn into_reply(self) -> Reply {
+        let reply = Reply::json(self.status, &json!({ "error": self.message }));
+        match self.allow {
+            Some(allow) => reply.with_header("Allow", allow),
+            None => reply,
+        }
+    }
+}
+
+/// Decoded `name=value` pairs of a query string, in order.
+pub struct Query(Vec<(String, Vec<u8>)>);
+
+impl Query {
+    /// Splits on `&` and the first `=` of each pair, then percent-decodes both sides (`+` is a
+    /// space, as in HTML forms and Python's `parse_qs`). A malformed escape is an error rather
+    /// than a guess.
+    pub fn parse(query: &str) -> Result<Query, HttpError> {
+        let mut pairs = Vec::new();
+        for pair in query.split('&').filter(|p| !p.is_empty()) {
+            let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+            let name = String::from_utf8(percent_decode(name)?)
+                .map_err(|_| HttpError::bad_request("a query parameter name is not UTF-8"))?;
+            pairs.push((name, percent_decode(value)?));
+        }
+        Ok(Query(pairs))
+    }
+
+    /// The first value of `name`, which must be present and non-empty.
+    pub fn required(&self, name: &str) -> Result<&[u8], HttpError> {
+        match self.0.iter().find(|(n, _)| n == name) {
+            None => Err(HttpError::bad_request(format!(
+                "missing query parameter \"{name}\""
+            ))),
+            Some((_, v)) if v.is_empty() => Err(HttpError::bad_request(format!(
+                "query parameter \"{name}\" must not be empty"
+            ))),
+            Some((_, v)) => Ok(v),
+        }
+    }
+}
+
+fn percent_decode(s: &str) -> Result<Vec<u8>, HttpError> {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while let Some(&b) = bytes.get(i) {
+        match b {
+            b'+' => out.push(b' '),
+            b'%' => {
+                let hex = bytes
+                    .get(i + 1..i + 3)
+                    .and_then(|h| std::str::from_utf8(h).ok());
+                let byte = hex
+                    .and_then(|h| u8::from_str_radix(h, 16).ok())
+                    .ok_or_else(|| {
+                        HttpError::bad_request(format!(
+                            "malformed percent-encoding at \"{}\" (write % as %25)",
+                            String::from_utf8_lossy(&bytes[i..bytes.len().min(i + 3)])
+                        ))
+                    })?;
+                out.push(byte);
+                i += 2;
+            }
+            _ => out.push(b),
+        }
+        i += 1;
+    }
+    Ok(out)
+}
+
+/// How much of a body the server takes, and how long it waits for it.
+#[derive(Clone, Copy, Debug)]
+pub struct BodyLimits {
+    pub max_bytes: usize,
+    /// The whole body must arrive within this; the socket timeout alone would let a client
+    /// that sends a byte now and then hold a worker for as long as it likes.
+    pub deadline: Duration,
+}
+
+/// Reads the whole body: 413 past the limit (before reading, when the length is announced),
+/// 411 for a body-carrying method with neither `Content-Length` nor chunked encoding, 408 when
+/// it does not arrive in time, 400 when the client breaks off.
+pub fn read_body(request: &mut Request, limits: BodyLimits) -> Result<Vec<u8>, HttpError> {
+    let too_large = || {
+        HttpError::new(
+            413,
+            format!(
+                "the request body is over the limit of {} bytes",
+                limits.max_bytes
+            ),
+        )
+    };
+    let chunked = request
+        .headers()
+        .iter()
+        .any(|h| h.field.equiv("Transfer-Encoding"));
+    match request.body_length() {
+        Some(n) if n > limits.max_bytes => return Err(too_large()),
+        None if !chunked => {
+            return Err(HttpError::new(
+                411,
+                "a request body needs a Content-Length header (or chunked encoding)",
+            ));
+        }
+        _ => {}
+    }
+    let started = Instant::now();
+    let mut body = Vec::with_capacity(request.body_length().unwrap_or(0));
+    let mut buf = vec![0u8; 64 * 1024];
+    let reader = request.as_reader();
+    loop {
+        if started.elapsed() > limits.deadline {
+            return Err(HttpError::new(408, "timed out reading the request body"));
+        }
+        let n = match reader.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                return Err(HttpError::new(408, "timed out reading the request body"));
+            }
+            Err(e) => {
+                return Err(HttpError::bad_request(format!(
+                    "could not read the request body: {e}"
+                )));
+            }
+        };
+        if body.len() + n > limits.max_bytes {
+            return Err(too_large());
+        }
+        body.extend_from_slice(&buf[..n]);
+    }
+    if request.body_length().is_some_and(|n| body.len() < n) {
+        return Err(HttpError::bad_request(
+            "the request body is shorter than its Content-Length",
+        ));
+    }
+    Ok(body)
+}
+
+/// Parses a JSON body that must be an object.
+pub fn json_object(body: &[u8]) -> Result<serde_json::Map<String, Value>, HttpError> {
+    match serde_json::from_slice(body) {
+        Ok(Value::Object(obj)) => Ok(obj),
+        Ok(_) => Err(HttpError::bad_request(
+            "the request body must be a JSON object",
+        )),
+        Err(e) => Err(HttpError::bad_request(format!("malformed JSON: {e}"))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn queries_are_percent_decoded() {
+        let q = Query::parse("key=a+b%20c%26d%3De%2Ff&x=%E2%9C%93&key=second&flag").unwrap();
+        assert_eq!(q.required("key").unwrap(), b"a b c&d=e/f");
+        assert_eq!(q.required("x").unwrap(), "✓".as_bytes());
+        assert!(
+            q.required("flag")
+                .unwrap_err()
+                .message
+                .contains("must not be empty")
+        );
+        assert!(q.required("nope").unwrap_err().message.contains("missing"));
+    }
+
+    #[test]
+    fn malformed_escapes_are_refused() {
+        for bad in ["key=100%", "key=%4", "key=%zz", "key=%é"] {
+            let err = Query::parse(bad).err().expect(bad);
+            assert_eq!(err.status, 400);
+            assert!(err.message.contains("percent-encoding"), "{}", err.message);
+        }
+    }
+}

@@ -1,0 +1,256 @@
+//! `lsmdb serve`: the seed's HTTP API over one engine, on a blocking tiny_http server.
+//!
+//! tiny_http reads each connection's request heads on a thread of its own and queues the
+//! requests; `--threads` workers take them from the queue and share one `Db`. Reads never wait
+//! for a write's sync, and writers that arrive together share one (the engine's group
+//! commit). The vendored tiny_http (vendor/tiny_http/PATCHES.md) puts a read and write timeout
+//! on every socket, so idle and slow clients let go of their threads.
+//!
+//! Shutdown on SIGINT or SIGTERM: stop accepting, answer what is queued or in flight (with
+//! `Connection: close`), then `Db::close`, which syncs the WAL and releases the lock. A
+//! second signal exits at once.
+
+mod auth;
+mod http;
+pub(crate) mod log;
+mod metrics;
+mod routes;
+
+use std::net::TcpListener;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, OnceLock};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, anyhow};
+use clap::Args;
+use signal_hook::consts::{SIGINT, SIGTERM};
+use tiny_http::Request;
+
+use self::http::{BodyLimits, HttpError};
+use self::log::{debug, error, info, warning};
+use crate::Cli;
+
+#[derive(Args, Debug)]
+#[command(
+    about = "Serve the HTTP API (the seed's routes, /health, /stats, /metrics)",
+    after_help = "Examples:\n  lsmdb serve                                # 127.0.0.1:8080, directory ./data\n  \
+                  lsmdb --db /var/lib/lsmdb serve --addr 0.0.0.0:8080 --token \"$TOKEN\"\n  \
+                  curl 'http://127.0.0.1:8080/keys?key=user:1'\n\n\
+                  Logs go to stderr; env LOG_LEVEL picks DEBUG, INFO (default), WARNING or ERROR.\n\
+                  SIGINT or SIGTERM shuts down gracefully; a second one exits at once."
+)]
+pub struct ServeArgs {
+    /// Address to listen on; port 0 picks a free port (the log says which).
+    #[arg(long, value_name = "HOST:PORT", default_value = "127.0.0.1:8080")]
+    pub addr: String,
+
+    /// Worker threads answering requests [default: the number of cores, at least 2].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    pub threads: Option<u16>,
+
+    /// Require "Authorization: Bearer <TOKEN>" on every route but /health.
+    #[arg(
+        long,
+        env = "LSMDB_TOKEN",
+        value_name = "TOKEN",
+        hide_env_values = true
+    )]
+    pub token: Option<String>,
+
+    /// Largest request body accepted; larger ones get 413.
+    #[arg(long, value_name = "BYTES", default_value_t = 16 << 20)]
+    pub max_body: usize,
+
+    /// Seconds a connection may stay silent (idle between requests, or stalled mid-request)
+    /// and a client may take to accept a reply, before it is dropped.
+    #[arg(long, value_name = "SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
+    pub timeout: u64,
+
+    /// Seconds a request body may take to arrive in full, however steadily it trickles.
+    #[arg(long, value_name = "SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
+    pub body_timeout: u64,
+
+    /// Seconds to finish in-flight requests on shutdown before closing anyway.
+    #[arg(long, value_name = "SECS", default_value_t = 10)]
+    pub shutdown_timeout: u64,
+}
+
+/// What the workers share.
+pub struct State {
+    pub db: lsmdb::Db,
+    pub token: Option<auth::Token>,
+    pub metrics: metrics::Metrics,
+    pub body_limits: BodyLimits,
+    /// Set on the first signal to when shutdown gives up waiting: from then on replies say
+    /// `Connection: close` and idle workers leave.
+    pub stop_by: OnceLock<Instant>,
+}
+
+pub fn run(cli: &Cli, args: &ServeArgs) -> anyhow::Result<u8> {
+    log::init();
+    let token = match args.token.as_deref() {
+        Some(t) => Some(auth::Token::new(t).map_err(|e| anyhow!("--token: {e}"))?),
+        None => None,
+    };
+    // Installed first: a signal that comes while the database opens is handled once the
+    // server runs (a graceful stop at once) instead of killing the process mid-recovery.
+    let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM])
+        .context("cannot install the signal handlers")?;
+    let db = cli.open_writer()?;
+    let listener =
+        TcpListener::bind(&args.addr).with_context(|| format!("cannot listen on {}", args.addr))?;
+    let local = listener
+        .local_addr()
+        .context("cannot read the listening address")?;
+    let timeout = Some(Duration::from_secs(args.timeout));
+    let config = tiny_http::ConnectionConfig {
+        read_timeout: timeout,
+        write_timeout: timeout,
+    };
+    let server = tiny_http::Server::from_listener_with_config(listener, config)
+        .map_err(|e| anyhow!("cannot start the HTTP server on {local}: {e}"))?;
+    let server = Arc::new(server);
+
+    let threads = args.threads.map_or_else(default_threads, usize::from);
+    let state = Arc::new(State {
+        db,
+        token,
+        metrics: metrics::Metrics::default(),
+        body_limits: BodyLimits {
+            max_bytes: args.max_body,
+            deadline: Duration::from_secs(args.body_timeout),
+        },
+        stop_by: OnceLock::new(),
+    });
+    info!(
+        "lsmdb {} serving {} on http://{local} ({threads} threads, auth {})",
+        env!("CARGO_PKG_VERSION"),
+        cli.db.display(),
+        if state.token.is_some() { "on" } else { "off" }
+    );
+    if !local.ip().is_loopback() && state.token.is_none() {
+        warning!("listening on {local} without --token: anyone who can reach it can write");
+    }
+
+    let workers = (0..threads)
+        .map(|i| {
+            let (server, state) = (Arc::clone(&server), Arc::clone(&state));
+            thread::Builder::new()
+                .name(format!("lsmdb-http-{i}"))
+                .spawn(move || worker(&server, &state))
+                .context("cannot start a worker thread")
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+
+    let signal = signals.forever().next().unwrap_or(SIGTERM);
+    let name = if signal == SIGINT {
+        "SIGINT"
+    } else {
+        "SIGTERM"
+    };
+    info!("{name} received: finishing requests in flight (send it again to exit at once)");
+    arm_second_signal()?;
+    server.stop_accepting();
+    let _ = state
+        .stop_by
+        .set(Instant::now() + Duration::from_secs(args.shutdown_timeout));
+    for w in workers {
+        if w.join().is_err() {
+            error!("a worker thread panicked");
+        }
+    }
+    drop(server);
+    let state =
+        Arc::into_inner(state).ok_or_else(|| anyhow!("a worker still holds the database"))?;
+    state.db.close().context("closing the database failed")?;
+    info!("database closed; bye");
+    Ok(0)
+}
+
+/// A second SIGINT or SIGTERM during shutdown ends the process at once (status 130).
+fn arm_second_signal() -> anyhow::Result<()> {
+    let armed = Arc::new(AtomicBool::new(true));
+    for sig in [SIGINT, SIGTERM] {
+        signal_hook::flag::register_conditional_shutdown(sig, 130, Arc::clone(&armed))
+            .context("cannot install the signal handlers")?;
+    }
+    Ok(())
+}
+
+fn default_threads() -> usize {
+    thread::available_parallelism().map_or(2, |n| n.get().max(2))
+}
+
+/// Takes requests until shutdown, then answers what is still queued and leaves once the queue
+/// has been quiet for a moment, or when `--shutdown-timeout` is up (clients that ignore
+/// `Connection: close` and keep sending would otherwise hold the shutdown forever).
+fn worker(server: &tiny_http::Server, state: &State) {
+    log::buffer_this_thread();
+    let mut flushed = Instant::now();
+    loop {
+        let stop_by = state.stop_by.get();
+        if stop_by.is_some_and(|t| Instant::now() >= *t) {
+            warning!("--shutdown-timeout is up; requests still queued go unanswered");
+            break;
+        }
+        let next = match server.try_recv() {
+            Ok(Some(request)) => Ok(Some(request)),
+            // Out of work: a good moment to write the log lines collected so far, unless
+            // that was done a moment ago (one client at a time would cost a write each).
+            _ => {
+                if flushed.elapsed() >= Duration::from_millis(50) {
+                    log::flush_buffered();
+                    flushed = Instant::now();
+                }
+                server.recv_timeout(Duration::from_millis(100))
+            }
+        };
+        match next {
+            Ok(Some(request)) => answer(state, request),
+            Ok(None) if stop_by.is_some() => break,
+            Ok(None) => {}
+            Err(e) => error!("receiving a request failed: {e}"),
+        }
+    }
+    log::flush_buffered();
+}
+
+fn answer(state: &State, mut request: Request) {
+    let started = Instant::now();
+    let method = metrics::method_label(request.method());
+    let outcome = catch_unwind(AssertUnwindSafe(|| routes::handle(state, &mut request)));
+    let (route, mut reply) = outcome.unwrap_or_else(|_| {
+        // The panic message is already on stderr; the client gets a JSON 500, not tiny_http's
+        // empty one, and the server goes on.
+        let e = HttpError::new(500, "internal error while handling the request");
+        (routes::Route::Unknown, e.into_reply())
+    });
+    if state.stop_by.get().is_some() {
+        reply = reply.with_header("Connection", "close");
+    }
+    let (status, len) = (reply.status, reply.body_len());
+    if status >= 500 {
+        error!("{} {} -> {status}", method, request.url());
+    }
+    let line = format!(
+        "{} \"{} {} HTTP/{}\"",
+        request
+            .remote_addr()
+            .map_or_else(|| "-".to_string(), |a| a.to_string()),
+        request.method(),
+        crate::format::escape(truncate(request.url().as_bytes(), 512)),
+        request.http_version(),
+    );
+    if let Err(e) = request.respond(reply.into_response()) {
+        debug!("{line}: writing the reply failed: {e}");
+    }
+    let took = started.elapsed();
+    state.metrics.record(method, route.label(), status, took);
+    info!("{line} {status} {len} {:.3}ms", took.as_secs_f64() * 1e3);
+}
+
+fn truncate(b: &[u8], n: usize) -> &[u8] {
+    &b[..b.len().min(n)]
+}
