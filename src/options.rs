@@ -45,7 +45,9 @@ pub struct Options {
     pub create_if_missing: bool,
     /// Durability of acknowledged writes (default [`SyncMode::Always`]).
     pub sync: SyncMode,
-    /// Memtable size that triggers a flush to an SSTable (default 64 MiB).
+    /// Memtable size that triggers a flush to an SSTable (default 32 MiB). Peak memory is
+    /// about twice this (a full memtable being flushed while the next one fills) plus the
+    /// block cache; larger memtables mean fewer flushes and compactions.
     pub write_buffer_size: usize,
     /// Full memtables that may wait for a flush before writers stall (default 2).
     pub max_immutable_memtables: usize,
@@ -109,7 +111,7 @@ impl Default for Options {
         Options {
             create_if_missing: true,
             sync: SyncMode::Always,
-            write_buffer_size: 64 << 20,
+            write_buffer_size: 32 << 20,
             max_immutable_memtables: 2,
             block_size: 4 << 10,
             block_restart_interval: 16,

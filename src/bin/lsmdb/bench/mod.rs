@@ -82,6 +82,10 @@ pub struct BenchArgs {
     /// Block cache size in MiB (db_bench's default is 8 MiB).
     #[arg(long, value_name = "MIB", default_value_t = 8)]
     pub cache_mb: usize,
+    /// Memtable size in MiB (the engine's default unless given; db_bench's
+    /// --write_buffer_size).
+    #[arg(long, alias = "write_buffer_mb", value_name = "MIB")]
+    pub write_buffer_mb: Option<usize>,
     /// Seed of the random keys and values.
     #[arg(long, default_value_t = 301)]
     pub seed: u64,
@@ -108,10 +112,14 @@ pub fn bench(cli: &Cli, args: &BenchArgs) -> anyhow::Result<u8> {
     } else {
         SyncMode::None
     };
+    let defaults = Options::default();
     let opts = Options {
         sync,
         block_cache_bytes: args.cache_mb << 20,
-        ..Options::default()
+        write_buffer_size: args
+            .write_buffer_mb
+            .map_or(defaults.write_buffer_size, |mb| mb << 20),
+        ..defaults
     };
     let place = Place::new(
         typed.db.then(|| cli.db.clone()),
