@@ -371,6 +371,8 @@ fn one_log_line_per_request_on_stderr_at_info() {
     let server = Server::start(dir.path(), &[]);
     server.get("/keys?key=a%0Ab");
     server.get("/health");
+    // Each worker writes its lines in batches, so wait for each line, not just the last.
+    server.log_with("GET /keys?key=a%0Ab");
     let log = server.log_with("/health");
     let start = log.lines().next().unwrap();
     assert!(start.contains(" INFO lsmdb ") && start.contains(&dir.path().display().to_string()));

@@ -99,7 +99,7 @@ impl Metrics {
             out,
             "lsmdb_http_request_duration_seconds",
             "histogram",
-            "Time from receiving a request's head to having written the reply.",
+            "Time from receiving a request's head to having its reply ready to send.",
         );
         for (k, s) in series.iter() {
             let name = "lsmdb_http_request_duration_seconds";

@@ -243,11 +243,13 @@ fn answer(state: &State, mut request: Request) {
         crate::format::escape(truncate(request.url().as_bytes(), 512)),
         request.http_version(),
     );
+    // Counted before the reply leaves, so a scrape that follows a client's answer always
+    // includes its request.
+    let took = started.elapsed();
+    state.metrics.record(method, route.label(), status, took);
     if let Err(e) = request.respond(reply.into_response()) {
         debug!("{line}: writing the reply failed: {e}");
     }
-    let took = started.elapsed();
-    state.metrics.record(method, route.label(), status, took);
     info!("{line} {status} {len} {:.3}ms", took.as_secs_f64() * 1e3);
 }
 
