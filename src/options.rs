@@ -135,6 +135,14 @@ impl Default for Options {
 pub const NUM_LEVELS: usize = 7;
 
 impl Options {
+    /// How the WAL is written, from the memtable size and the sync mode.
+    pub(crate) fn wal_log_options(&self) -> crate::fs::LogOptions {
+        crate::fs::LogOptions {
+            capacity: self.write_buffer_size,
+            synced_appends: self.sync == SyncMode::Always,
+        }
+    }
+
     /// Checks every option, naming the first one out of range.
     pub fn validate(&self) -> Result<()> {
         fn check(ok: bool, msg: impl FnOnce() -> String) -> Result<()> {

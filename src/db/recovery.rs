@@ -202,7 +202,7 @@ pub(crate) fn open_writer(dir: &Path, opts: Options) -> Result<Db> {
                 fs.as_ref(),
                 &wal::wal_path(dir, number),
                 valid_len,
-                opts.write_buffer_size,
+                &opts.wal_log_options(),
             )?,
             number,
         ),
@@ -224,7 +224,7 @@ pub(crate) fn open_writer(dir: &Path, opts: Options) -> Result<Db> {
             let number = versions.numbers.allocate();
             let path = wal::wal_path(dir, number);
             let writer =
-                record::Writer::create_log(fs.as_ref(), &path, WAL_KIND, opts.write_buffer_size)?;
+                record::Writer::create_log(fs.as_ref(), &path, WAL_KIND, &opts.wal_log_options())?;
             writer.sync()?;
             fs.sync_dir(dir).ctx("sync directory", dir)?;
             mem = Arc::new(Memtable::new(number, opts.write_buffer_size));

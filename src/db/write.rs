@@ -226,7 +226,7 @@ impl DbInner {
             self.opts.fs.as_ref(),
             &path,
             WAL_KIND,
-            self.opts.write_buffer_size,
+            &self.opts.wal_log_options(),
         )?;
         let durable = writer.sync().and_then(|()| {
             self.opts

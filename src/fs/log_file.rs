@@ -1,39 +1,46 @@
-//! An append-only log file written through a sliding memory mapping.
+//! An append-only log file (the WAL), with space reserved ahead of the appended bytes.
 //!
-//! The WAL takes one small append per write batch. Through `write(2)` each costs a system
-//! call, which profiling showed to be half of a sequential fill; through a shared mapping it
-//! is a `memcpy`. Durability is the same: bytes copied into a `MAP_SHARED` mapping are in
-//! the page cache at once (a process crash loses nothing), and `fdatasync` on the file
-//! writes back pages dirtied through the mapping as it does pages dirtied by `write`.
+//! Two ways to append, chosen by how the log is synced ([`LogOptions::synced_appends`]):
+//! - **Mapped**, when appends are not synced one by one: bytes are copied into a
+//!   `MAP_SHARED` window of the file. Through `write(2)` each small append cost a system call,
+//!   half of a sequential fill in profiles; through the mapping it is a `memcpy`. Durability
+//!   is the same: the bytes are in the page cache at once (a process crash loses nothing),
+//!   and `fdatasync` writes back pages dirtied through the mapping as it does others.
+//! - **Written**, when every append is synced: a positioned write per append. After each
+//!   `fdatasync` the kernel write-protects the mapped page again, so the next `memcpy` would
+//!   take a page fault, which under a hypervisor costs more than the system call it saves.
 //!
-//! Space is reserved with `fallocate` one window ahead (a sixteenth of the log's expected
-//! size, between 64 KiB and 4 MiB), so a full disk is an error from `append`, never a SIGBUS
-//! at a page fault. Only the current window is mapped, which keeps the log's share of the
-//! process's resident memory at one window. Bytes past the appended data
-//! read as zeros until the file is dropped, when it is cut to its appended length; readers
-//! treat a run of zeros at the end of a record file as its end (docs/FORMAT.md).
+//! Either way space is reserved with `fallocate` one window ahead (a sixteenth of the log's
+//! expected size, between 64 KiB and 4 MiB): a full disk is then an error from `append`,
+//! never a SIGBUS at a page fault, and appends never change the file's size, so a sync has
+//! no size to write back. Only the current window is mapped, which keeps the log's share of
+//! the process's resident memory at one window. Bytes past the appended data read as zeros
+//! until the file is dropped, when it is cut to its appended length; readers treat a run of
+//! zeros at the end of a record file as its end (docs/FORMAT.md).
 
 use std::fs::{File, OpenOptions};
 use std::io;
+use std::os::unix::fs::FileExt;
 use std::os::unix::io::AsRawFd;
 use std::path::Path;
 
 use parking_lot::Mutex;
 
-use super::WritableFile;
+use super::{LogOptions, WritableFile};
 
 const MIN_WINDOW: usize = 64 << 10;
 const MAX_WINDOW: usize = 4 << 20;
 
-pub(crate) struct MappedLog {
+pub(crate) struct LogFile {
     file: File,
-    /// Bytes mapped (and reserved ahead) at a time; a multiple of the page size.
+    /// Bytes mapped, and reserved ahead, at a time; a multiple of the page size.
     window: usize,
+    mapped: bool,
     state: Mutex<State>,
 }
 
 struct State {
-    window: Option<Window>,
+    mapping: Option<Window>,
     /// Bytes appended: the log's logical length.
     len: u64,
     /// The file's size, reserved by `fallocate` ahead of the appended bytes.
@@ -46,7 +53,7 @@ struct Window {
     len: usize,
 }
 
-// SAFETY: the mapping is owned by the `MappedLog` and only touched under its mutex.
+// SAFETY: the mapping is owned by the `LogFile` and only touched under its mutex.
 unsafe impl Send for Window {}
 
 impl Window {
@@ -56,35 +63,36 @@ impl Window {
     }
 }
 
-impl MappedLog {
-    /// Creates (or truncates) `path`, for a log of about `capacity` bytes.
-    pub(crate) fn create(path: &Path, capacity: usize) -> io::Result<MappedLog> {
+impl LogFile {
+    /// Creates (or truncates) `path`.
+    pub(crate) fn create(path: &Path, opts: &LogOptions) -> io::Result<LogFile> {
         let file = OpenOptions::new()
             .read(true)
             .write(true)
             .create(true)
             .truncate(true)
             .open(path)?;
-        Ok(Self::with_file(file, 0, capacity))
+        Ok(Self::with_file(file, 0, opts))
     }
 
     /// Opens `path` to append after its first `len` bytes, cutting off (durably) whatever
     /// follows them: a torn record, or zeros left by an earlier run.
-    pub(crate) fn open(path: &Path, len: u64, capacity: usize) -> io::Result<MappedLog> {
+    pub(crate) fn open(path: &Path, len: u64, opts: &LogOptions) -> io::Result<LogFile> {
         let file = OpenOptions::new().read(true).write(true).open(path)?;
         file.set_len(len)?;
         file.sync_all()?;
-        Ok(Self::with_file(file, len, capacity))
+        Ok(Self::with_file(file, len, opts))
     }
 
-    fn with_file(file: File, len: u64, capacity: usize) -> MappedLog {
-        MappedLog {
+    fn with_file(file: File, len: u64, opts: &LogOptions) -> LogFile {
+        LogFile {
             file,
-            window: (capacity / 16)
+            window: (opts.capacity / 16)
                 .next_multiple_of(MIN_WINDOW)
                 .clamp(MIN_WINDOW, MAX_WINDOW),
+            mapped: !opts.synced_appends,
             state: Mutex::new(State {
-                window: None,
+                mapping: None,
                 len,
                 reserved: len,
             }),
@@ -115,14 +123,20 @@ impl MappedLog {
         Ok(())
     }
 
+    /// The end of the window holding offset `at`.
+    fn window_end(&self, at: u64) -> u64 {
+        let window = self.window as u64;
+        (at / window + 1) * window
+    }
+
     /// Maps the window holding offset `at`.
     fn map_window(&self, st: &mut State, at: u64) -> io::Result<()> {
-        if let Some(w) = st.window.take() {
+        if let Some(w) = st.mapping.take() {
             w.unmap();
         }
-        let window = self.window as u64;
-        let start = at / window * window;
-        self.reserve(st, start + window)?;
+        let end = self.window_end(at);
+        let start = end - self.window as u64;
+        self.reserve(st, end)?;
         // SAFETY: a shared mapping of a range of the file that exists (reserved above);
         // the offset is a multiple of the page size.
         let ptr = unsafe {
@@ -138,28 +152,25 @@ impl MappedLog {
         if ptr == libc::MAP_FAILED {
             return Err(io::Error::last_os_error());
         }
-        st.window = Some(Window {
+        st.mapping = Some(Window {
             ptr: ptr.cast(),
             start,
             len: self.window,
         });
         Ok(())
     }
-}
 
-impl WritableFile for MappedLog {
-    fn append(&self, mut data: &[u8]) -> io::Result<()> {
-        let mut st = self.state.lock();
+    fn append_mapped(&self, st: &mut State, mut data: &[u8]) -> io::Result<()> {
         while !data.is_empty() {
             let in_window = st
-                .window
+                .mapping
                 .as_ref()
                 .is_some_and(|w| st.len >= w.start && st.len < w.start + w.len as u64);
             if !in_window {
                 let at = st.len;
-                self.map_window(&mut st, at)?;
+                self.map_window(st, at)?;
             }
-            let Some(w) = st.window.as_ref() else {
+            let Some(w) = st.mapping.as_ref() else {
                 return Err(io::Error::other("log window not mapped"));
             };
             let offset = (st.len - w.start) as usize;
@@ -173,16 +184,37 @@ impl WritableFile for MappedLog {
         Ok(())
     }
 
+    fn append_written(&self, st: &mut State, data: &[u8]) -> io::Result<()> {
+        let end = st.len + data.len() as u64;
+        if end > st.reserved {
+            self.reserve(st, self.window_end(end))?;
+        }
+        self.file.write_all_at(data, st.len)?;
+        st.len = end;
+        Ok(())
+    }
+}
+
+impl WritableFile for LogFile {
+    fn append(&self, data: &[u8]) -> io::Result<()> {
+        let mut st = self.state.lock();
+        if self.mapped {
+            self.append_mapped(&mut st, data)
+        } else {
+            self.append_written(&mut st, data)
+        }
+    }
+
     fn sync_data(&self) -> io::Result<()> {
         // Writes back pages dirtied through the mapping too; no lock, so appends go on.
         self.file.sync_data()
     }
 }
 
-impl Drop for MappedLog {
+impl Drop for LogFile {
     fn drop(&mut self) {
         let st = self.state.get_mut();
-        if let Some(w) = st.window.take() {
+        if let Some(w) = st.mapping.take() {
             w.unmap();
         }
         if st.reserved > st.len {
@@ -197,11 +229,14 @@ impl Drop for MappedLog {
 mod tests {
     use super::*;
 
-    #[test]
-    fn appends_across_windows_read_back_and_are_trimmed_on_drop() {
+    fn appends_read_back_and_are_trimmed_on_drop(synced_appends: bool) {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("log");
-        let log = MappedLog::create(&path, 1 << 20).unwrap();
+        let opts = LogOptions {
+            capacity: 1 << 20,
+            synced_appends,
+        };
+        let log = LogFile::create(&path, &opts).unwrap();
         let mut expected = Vec::new();
         for i in 0..3000u32 {
             let chunk = vec![(i % 251) as u8 + 1; 3001 + (i as usize % 7)];
@@ -216,11 +251,21 @@ mod tests {
         drop(log);
         assert_eq!(std::fs::read(&path).unwrap(), expected);
 
-        let log = MappedLog::open(&path, 10, 1 << 20).unwrap();
+        let log = LogFile::open(&path, 10, &opts).unwrap();
         log.append(b"tail").unwrap();
         drop(log);
         let mut want = expected[..10].to_vec();
         want.extend_from_slice(b"tail");
         assert_eq!(std::fs::read(&path).unwrap(), want);
+    }
+
+    #[test]
+    fn mapped_appends_across_windows_read_back() {
+        appends_read_back_and_are_trimmed_on_drop(false);
+    }
+
+    #[test]
+    fn written_appends_across_windows_read_back() {
+        appends_read_back_and_are_trimmed_on_drop(true);
     }
 }

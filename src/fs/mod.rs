@@ -31,18 +31,27 @@ pub trait RandomAccessFile: Send + Sync {
     }
 }
 
+/// How a log (the WAL) will be used, so the file system can pick how to write it.
+#[derive(Clone, Copy, Debug)]
+pub struct LogOptions {
+    /// About how large the log grows (the memtable size).
+    pub capacity: usize,
+    /// Whether every append is followed by a sync (`SyncMode::Always`).
+    pub synced_appends: bool,
+}
+
 /// The operations the engine performs on its directory.
 pub trait FileSystem: Send + Sync + 'static {
     /// Creates `path` (truncating it if it exists) for appending.
     fn create(&self, path: &Path) -> io::Result<Box<dyn WritableFile>>;
     /// Opens an existing file for appending after its current end.
     fn open_append(&self, path: &Path) -> io::Result<Box<dyn WritableFile>>;
-    /// Creates a log (a WAL): a file that takes many small appends, expected to grow to
-    /// about `capacity` bytes. The OS file system writes it through a memory mapping
-    /// (src/fs/log_file.rs); bytes past the appended data may read as zeros until the file
-    /// is closed.
-    fn create_log(&self, path: &Path, capacity: usize) -> io::Result<Box<dyn WritableFile>> {
-        let _ = capacity;
+    /// Creates a log (a WAL): a file that takes many small appends (see [`LogOptions`]).
+    /// The OS file system reserves space ahead and may write through a memory mapping
+    /// (src/fs/log_file.rs), so bytes past the appended data may read as zeros until the
+    /// file is closed.
+    fn create_log(&self, path: &Path, opts: &LogOptions) -> io::Result<Box<dyn WritableFile>> {
+        let _ = opts;
         self.create(path)
     }
     /// Opens an existing log for appending after its first `len` bytes.
@@ -50,9 +59,9 @@ pub trait FileSystem: Send + Sync + 'static {
         &self,
         path: &Path,
         len: u64,
-        capacity: usize,
+        opts: &LogOptions,
     ) -> io::Result<Box<dyn WritableFile>> {
-        let _ = capacity;
+        let _ = opts;
         self.truncate(path, len)?;
         self.open_append(path)
     }
@@ -122,16 +131,16 @@ impl FileSystem for OsFileSystem {
         let f = OpenOptions::new().append(true).open(path)?;
         Ok(Box::new(OsWritable(f)))
     }
-    fn create_log(&self, path: &Path, capacity: usize) -> io::Result<Box<dyn WritableFile>> {
-        Ok(Box::new(log_file::MappedLog::create(path, capacity)?))
+    fn create_log(&self, path: &Path, opts: &LogOptions) -> io::Result<Box<dyn WritableFile>> {
+        Ok(Box::new(log_file::LogFile::create(path, opts)?))
     }
     fn open_log(
         &self,
         path: &Path,
         len: u64,
-        capacity: usize,
+        opts: &LogOptions,
     ) -> io::Result<Box<dyn WritableFile>> {
-        Ok(Box::new(log_file::MappedLog::open(path, len, capacity)?))
+        Ok(Box::new(log_file::LogFile::open(path, len, opts)?))
     }
     fn truncate(&self, path: &Path, len: u64) -> io::Result<()> {
         let f = OpenOptions::new().write(true).open(path)?;

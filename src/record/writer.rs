@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use super::{FileKind, encode_header, encode_record};
 use crate::error::{IoContext, Result};
-use crate::fs::{FileSystem, WritableFile};
+use crate::fs::{FileSystem, LogOptions, WritableFile};
 
 pub(crate) struct Writer {
     file: Arc<dyn WritableFile>,
@@ -33,9 +33,9 @@ impl Writer {
         fs: &dyn FileSystem,
         path: &Path,
         kind: FileKind,
-        capacity: usize,
+        opts: &LogOptions,
     ) -> Result<Writer> {
-        let file: Arc<dyn WritableFile> = fs.create_log(path, capacity).ctx("create", path)?.into();
+        let file: Arc<dyn WritableFile> = fs.create_log(path, opts).ctx("create", path)?.into();
         let header = encode_header(kind);
         file.append(&header).ctx("write header of", path)?;
         Ok(Writer {
@@ -51,10 +51,10 @@ impl Writer {
         fs: &dyn FileSystem,
         path: &Path,
         valid_len: u64,
-        capacity: usize,
+        opts: &LogOptions,
     ) -> Result<Writer> {
         let file: Arc<dyn WritableFile> = fs
-            .open_log(path, valid_len, capacity)
+            .open_log(path, valid_len, opts)
             .ctx("reopen for append", path)?
             .into();
         Ok(Writer {
