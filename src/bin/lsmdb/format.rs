@@ -3,38 +3,61 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
-use serde_json::{Map, Value, json};
+use serde::Serialize;
+use serde::ser::{SerializeMap, Serializer};
+use serde_json::Value;
 
-/// Adds `name` to a JSON object: a string when the bytes are UTF-8, else base64 with a
-/// `<name>_encoding: "base64"` marker beside it.
-pub fn put_bytes(obj: &mut Map<String, Value>, name: &str, bytes: &[u8]) {
-    match std::str::from_utf8(bytes) {
-        Ok(s) => {
-            obj.insert(name.to_string(), Value::String(s.to_string()));
+/// The seed's `{"key":..,"value":..}` (`"value":null` for a missing key). Keys and values
+/// are strings when they are UTF-8, else base64 with a `<name>_encoding: "base64"` marker
+/// beside them. Serialized directly, without building a JSON tree first: it is the reply of
+/// every `GET /keys`.
+pub struct KeyValue<'a> {
+    pub key: &'a [u8],
+    pub value: Option<&'a [u8]>,
+}
+
+pub fn key_value<'a>(key: &'a [u8], value: Option<&'a [u8]>) -> KeyValue<'a> {
+    KeyValue { key, value }
+}
+
+impl Serialize for KeyValue<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut map = s.serialize_map(None)?;
+        put_bytes(&mut map, "key", "key_encoding", self.key)?;
+        match self.value {
+            Some(v) => put_bytes(&mut map, "value", "value_encoding", v)?,
+            None => map.serialize_entry("value", &())?,
         }
-        Err(_) => {
-            obj.insert(name.to_string(), Value::String(BASE64.encode(bytes)));
-            obj.insert(format!("{name}_encoding"), Value::String("base64".into()));
-        }
+        map.end()
     }
 }
 
-/// The seed's `{"key":..,"value":..}`, with `null` for a missing value.
-pub fn key_value(key: &[u8], value: Option<&[u8]>) -> Value {
-    let mut obj = Map::new();
-    put_bytes(&mut obj, "key", key);
-    match value {
-        Some(v) => put_bytes(&mut obj, "value", v),
-        None => {
-            obj.insert("value".into(), Value::Null);
+fn put_bytes<M: SerializeMap>(
+    map: &mut M,
+    name: &str,
+    encoding: &str,
+    bytes: &[u8],
+) -> Result<(), M::Error> {
+    match std::str::from_utf8(bytes) {
+        Ok(s) => map.serialize_entry(name, s),
+        Err(_) => {
+            map.serialize_entry(name, &BASE64.encode(bytes))?;
+            map.serialize_entry(encoding, "base64")
         }
     }
-    Value::Object(obj)
 }
 
 /// The seed's `{"results":[...]}`.
-pub fn results(pairs: &[(Vec<u8>, Vec<u8>)]) -> Value {
-    json!({ "results": pairs.iter().map(|(k, v)| key_value(k, Some(v))).collect::<Vec<_>>() })
+pub fn results(pairs: &[(Vec<u8>, Vec<u8>)]) -> impl Serialize + '_ {
+    struct Pairs<'a>(&'a [(Vec<u8>, Vec<u8>)]);
+    impl Serialize for Pairs<'_> {
+        fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            s.collect_seq(self.0.iter().map(|(k, v)| key_value(k, Some(v))))
+        }
+    }
+    let mut obj = std::collections::BTreeMap::new();
+    obj.insert("results", Pairs(pairs));
+    obj
 }
 
 /// Bytes as one line of text: printable UTF-8 as is; backslash, tab, newline, carriage
@@ -196,9 +219,12 @@ mod tests {
 
     #[test]
     fn json_marks_binary_bytes_as_base64() {
-        let v = key_value(b"k", Some(b"\xff\xfe"));
+        let v = serde_json::to_value(key_value(b"k", Some(b"\xff\xfe"))).unwrap();
         assert_eq!(v["value"], "//4=");
         assert_eq!(v["value_encoding"], "base64");
-        assert_eq!(key_value(b"k", None)["value"], Value::Null);
+        let missing = serde_json::to_string(&key_value(b"k", None)).unwrap();
+        assert_eq!(missing, r#"{"key":"k","value":null}"#);
+        let list = serde_json::to_string(&results(&[(b"a".to_vec(), b"1".to_vec())])).unwrap();
+        assert_eq!(list, r#"{"results":[{"key":"a","value":"1"}]}"#);
     }
 }

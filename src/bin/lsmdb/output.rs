@@ -23,7 +23,7 @@ impl Out {
         self.inner.write_all(b"\n")
     }
 
-    pub fn json(&mut self, value: &serde_json::Value) -> io::Result<()> {
+    pub fn json(&mut self, value: &impl serde::Serialize) -> io::Result<()> {
         serde_json::to_writer(&mut self.inner, value)?;
         self.inner.write_all(b"\n")
     }

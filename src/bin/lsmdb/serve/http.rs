@@ -16,10 +16,11 @@ pub struct Reply {
 }
 
 impl Reply {
-    pub fn json(status: u16, value: &Value) -> Reply {
+    pub fn json(status: u16, value: &impl serde::Serialize) -> Reply {
         Reply {
             status,
-            body: value.to_string().into_bytes(),
+            // Serializing our own types to memory cannot fail.
+            body: serde_json::to_vec(value).unwrap_or_default(),
             content_type: "application/json",
             headers: Vec::new(),
         }

@@ -93,22 +93,33 @@ pub fn log(level: Level, message: fmt::Arguments<'_>) {
     if !enabled(level) {
         return;
     }
-    let line = format!(
-        "{} {} {}\n",
-        timestamp(SystemTime::now()),
-        level.name(),
-        message
-    );
+    // Formatted straight into the worker's buffer: a request's line is on the hot path.
     BUFFER.with(|b| match b.borrow_mut().as_mut() {
         Some(buf) => {
-            buf.push_str(&line);
+            write_line(buf, level, message);
             if buf.len() >= BUFFER_BYTES {
                 write_out(buf);
                 buf.clear();
             }
         }
-        None => write_out(&line),
+        None => {
+            let mut line = String::with_capacity(128);
+            write_line(&mut line, level, message);
+            write_out(&line);
+        }
     });
+}
+
+fn write_line(buf: &mut String, level: Level, message: fmt::Arguments<'_>) {
+    use std::fmt::Write as _;
+    // Writing to a String cannot fail.
+    let _ = writeln!(
+        buf,
+        "{} {} {}",
+        Timestamp(SystemTime::now()),
+        level.name(),
+        message
+    );
 }
 
 /// One `write_all` under the lock, so lines from different threads never interleave.
@@ -123,18 +134,24 @@ macro_rules! error { ($($t:tt)*) => { $crate::serve::log::log($crate::serve::log
 pub(crate) use {debug, error, info, warning};
 
 /// RFC 3339 UTC time with milliseconds, e.g. `2026-01-31T23:59:59.123Z`.
-fn timestamp(t: SystemTime) -> String {
-    let since = t.duration_since(UNIX_EPOCH).unwrap_or_default();
-    let secs = since.as_secs();
-    let (y, m, d) = civil_from_days((secs / 86_400) as i64);
-    let rem = secs % 86_400;
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z",
-        rem / 3600,
-        rem / 60 % 60,
-        rem % 60,
-        since.subsec_millis()
-    )
+/// An RFC 3339 UTC timestamp with milliseconds, formatted where it is written.
+struct Timestamp(SystemTime);
+
+impl fmt::Display for Timestamp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let since = self.0.duration_since(UNIX_EPOCH).unwrap_or_default();
+        let secs = since.as_secs();
+        let (y, m, d) = civil_from_days((secs / 86_400) as i64);
+        let rem = secs % 86_400;
+        write!(
+            f,
+            "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z",
+            rem / 3600,
+            rem / 60 % 60,
+            rem % 60,
+            since.subsec_millis()
+        )
+    }
 }
 
 /// Days since 1970-01-01 to a (year, month, day) date in the proleptic Gregorian calendar
@@ -158,9 +175,12 @@ mod tests {
 
     #[test]
     fn timestamps_are_utc_rfc3339() {
-        assert_eq!(timestamp(UNIX_EPOCH), "1970-01-01T00:00:00.000Z");
+        assert_eq!(
+            Timestamp(UNIX_EPOCH).to_string(),
+            "1970-01-01T00:00:00.000Z"
+        );
         let t = UNIX_EPOCH + Duration::from_millis(951_782_400_000 + 86_399_123);
-        assert_eq!(timestamp(t), "2000-02-29T23:59:59.123Z");
+        assert_eq!(Timestamp(t).to_string(), "2000-02-29T23:59:59.123Z");
     }
 
     #[test]

@@ -234,23 +234,41 @@ fn answer(state: &State, mut request: Request) {
     if status >= 500 {
         error!("{} {} -> {status}", method, request.url());
     }
-    let line = format!(
-        "{} \"{} {} HTTP/{}\"",
-        request
-            .remote_addr()
-            .map_or_else(|| "-".to_string(), |a| a.to_string()),
-        request.method(),
-        crate::format::escape(truncate(request.url().as_bytes(), 512)),
-        request.http_version(),
-    );
     // Counted before the reply leaves, so a scrape that follows a client's answer always
     // includes its request.
     let took = started.elapsed();
     state.metrics.record(method, route.label(), status, took);
+    // The request line is only formatted if it is logged.
+    let line = RequestLine(&request);
+    let line = if log::enabled(log::Level::Info) {
+        line.to_string()
+    } else {
+        String::new()
+    };
     if let Err(e) = request.respond(reply.into_response()) {
         debug!("{line}: writing the reply failed: {e}");
     }
     info!("{line} {status} {len} {:.3}ms", took.as_secs_f64() * 1e3);
+}
+
+/// `ADDR "METHOD URL HTTP/V"`, as the request log shows a request.
+struct RequestLine<'a>(&'a Request);
+
+impl std::fmt::Display for RequestLine<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let r = self.0;
+        match r.remote_addr() {
+            Some(a) => write!(f, "{a}")?,
+            None => f.write_str("-")?,
+        }
+        write!(
+            f,
+            " \"{} {} HTTP/{}\"",
+            r.method(),
+            crate::format::escape(truncate(r.url().as_bytes(), 512)),
+            r.http_version()
+        )
+    }
 }
 
 fn truncate(b: &[u8], n: usize) -> &[u8] {

@@ -213,7 +213,7 @@ impl Printer {
         self.out.write_all(b"\n")
     }
 
-    fn json(&mut self, value: &serde_json::Value) -> io::Result<()> {
+    fn json(&mut self, value: &impl serde::Serialize) -> io::Result<()> {
         serde_json::to_writer(&mut self.out, value)?;
         self.out.write_all(b"\n")
     }
