@@ -91,11 +91,18 @@ fn recover_versions(
     match VersionSet::recover(dir, Arc::clone(ctx))? {
         Some((set, r)) => Ok((set, r.log_number, r.last_sequence)),
         None => {
-            let has_data = names.iter().any(|n| {
-                matches!(
-                    parse_file_name(n),
-                    Some(FileType::Table(_) | FileType::Wal(_))
-                )
+            // The first open creates its WAL before CURRENT, and a crash in between leaves a
+            // WAL that holds at most its header: that is no data, and the open starts over.
+            let fs = ctx.fs.as_ref();
+            let has_data = names.iter().any(|n| match parse_file_name(n) {
+                Some(FileType::Table(_)) => true,
+                Some(FileType::Wal(_)) => {
+                    let path = dir.join(n);
+                    fs.open_read(&path)
+                        .and_then(|f| f.len())
+                        .map_or(true, |len| len > HEADER_LEN as u64)
+                }
+                _ => false,
             });
             if has_data {
                 return Err(Error::corruption(
