@@ -419,7 +419,7 @@ impl WritableFile for FaultWritable {
             f.len += allowed as u64;
         }
         if allowed < data.len() {
-            return Err(io::Error::from(io::ErrorKind::StorageFull));
+            return Err(io::Error::from_raw_os_error(libc::ENOSPC));
         }
         Ok(())
     }
