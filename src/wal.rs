@@ -17,6 +17,7 @@ pub(crate) const WAL_KIND: FileKind = FileKind {
     magic: b"LSMDBWAL",
     version: 1,
     name: "WAL",
+    tail: record::Tail::AnyDamage,
 };
 
 pub(crate) fn wal_name(number: u64) -> String {

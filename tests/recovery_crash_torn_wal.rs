@@ -14,7 +14,7 @@ use std::path::Path;
 
 use lsmdb::fault::{FaultFileSystem, Target};
 use lsmdb::{Db, SyncMode};
-use support::{crash_during_open, fault_opts};
+use support::{copy_dir, crash_during_open, fault_opts};
 
 fn value(i: u32) -> Vec<u8> {
     format!("{i:04}").repeat(400).into_bytes()
@@ -48,15 +48,6 @@ fn crashed_directory(dir: &Path) -> u32 {
         .count();
     assert_eq!(wals, 3, "the setup leaves three live WALs");
     acked
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        if entry.file_name() != "LOCK" {
-            std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
-        }
-    }
 }
 
 #[test]

@@ -314,3 +314,13 @@ pub fn settle(fs: &FaultFileSystem, power_loss: bool) {
         fs.restart();
     }
 }
+
+/// Copies a closed database directory (the lock file aside).
+pub fn copy_dir(from: &Path, to: &Path) {
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        if entry.file_name() != "LOCK" {
+            std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
+        }
+    }
+}
