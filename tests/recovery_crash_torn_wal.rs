@@ -12,9 +12,9 @@ mod support;
 
 use std::path::Path;
 
-use lsmdb::fault::{FaultFileSystem, Target};
+use lsmdb::fault::FaultFileSystem;
 use lsmdb::{Db, SyncMode};
-use support::{copy_dir, crash_during_open, fault_opts};
+use support::{copy_dir, crash_during_open, fault_opts, three_live_wals};
 
 fn value(i: u32) -> Vec<u8> {
     format!("{i:04}").repeat(400).into_bytes()
@@ -23,31 +23,12 @@ fn value(i: u32) -> Vec<u8> {
 /// A directory with three live WALs, the newest ending in a torn write, and the keys whose
 /// writes were acknowledged.
 fn crashed_directory(dir: &Path) -> u32 {
-    let fs = FaultFileSystem::new();
-    let opts = lsmdb::Options {
-        write_buffer_size: 4 << 10,
-        ..fault_opts(&fs, SyncMode::Always)
-    };
-    // Flushes fail for want of space (and are retried), so the WALs stay live.
-    fs.no_space_after(Some(Target::Table), 0);
-    let db = Db::open(dir, opts).unwrap();
-    let mut acked = 0;
-    while db.stats().immutable_memtables < 2 {
-        db.put(format!("k{acked:04}"), value(acked)).unwrap();
-        acked += 1;
-    }
-    db.put(format!("k{acked:04}"), value(acked)).unwrap();
-    acked += 1;
+    let (fs, db, acked) = three_live_wals(dir, |i| format!("k{i:04}"), |i| value(i as u32));
     fs.crash_at_op(fs.ops());
     assert!(db.put(b"torn", value(9999)).is_err());
     drop(db);
     fs.restart();
-    let wals = std::fs::read_dir(dir)
-        .unwrap()
-        .filter(|e| e.as_ref().unwrap().path().extension() == Some("wal".as_ref()))
-        .count();
-    assert_eq!(wals, 3, "the setup leaves three live WALs");
-    acked
+    acked as u32
 }
 
 #[test]

@@ -118,7 +118,7 @@ fn recover_versions(
 }
 
 /// The WALs at or above `log_number`, oldest first.
-fn live_wals(names: &[String], log_number: u64) -> Vec<u64> {
+pub(crate) fn live_wals(names: &[String], log_number: u64) -> Vec<u64> {
     let mut wals: Vec<u64> = names
         .iter()
         .filter_map(|n| match parse_file_name(n) {

@@ -324,3 +324,58 @@ pub fn copy_dir(from: &Path, to: &Path) {
         }
     }
 }
+
+/// The `(start, end)` byte ranges of the records of a WAL or manifest file
+/// (docs/FORMAT.md, "Record files": a 16-byte header, then `crc:u32 len:u32 type:u8
+/// payload[len]` each).
+pub fn record_ranges(data: &[u8]) -> Vec<(usize, usize)> {
+    let mut ranges = Vec::new();
+    let mut at = 16;
+    while at + 9 <= data.len() {
+        let len = u32::from_le_bytes(data[at + 4..at + 8].try_into().unwrap()) as usize;
+        let end = at + 9 + len;
+        if end > data.len() {
+            break;
+        }
+        ranges.push((at, end));
+        at = end;
+    }
+    ranges
+}
+
+/// The files in `dir` whose names end with `suffix`, sorted.
+pub fn files_with_suffix(dir: &Path, suffix: &str) -> Vec<std::path::PathBuf> {
+    let mut files: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.to_str().is_some_and(|s| s.ends_with(suffix)))
+        .collect();
+    files.sort();
+    files
+}
+
+/// Opens `dir` with flushes failing for want of space (they are retried, so nothing is
+/// lost) and writes `key(i) = value(i)` until two full memtables wait and a third holds a
+/// write: the directory then has three live WALs. Returns the fault file system, the open
+/// database and how many keys were written.
+pub fn three_live_wals(
+    dir: &Path,
+    key: impl Fn(usize) -> String,
+    value: impl Fn(usize) -> Vec<u8>,
+) -> (Arc<FaultFileSystem>, Db, usize) {
+    let fs = FaultFileSystem::new();
+    let opts = Options {
+        write_buffer_size: 4 << 10,
+        ..fault_opts(&fs, SyncMode::Always)
+    };
+    fs.no_space_after(Some(lsmdb::fault::Target::Table), 0);
+    let db = Db::open(dir, opts).unwrap();
+    let mut n = 0;
+    while db.stats().immutable_memtables < 2 {
+        db.put(key(n), value(n)).unwrap();
+        n += 1;
+    }
+    db.put(key(n), value(n)).unwrap();
+    assert_eq!(files_with_suffix(dir, ".wal").len(), 3);
+    (fs, db, n + 1)
+}
