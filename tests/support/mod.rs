@@ -11,6 +11,8 @@ use lsmdb::{Db, Options, SyncMode, WriteBatch};
 
 pub type Model = BTreeMap<Vec<u8>, Vec<u8>>;
 
+pub mod child;
+
 /// A small deterministic generator (splitmix64): a parent process regenerates exactly the
 /// operations a child ran from the same seed.
 pub struct Rng(u64);
@@ -253,7 +255,18 @@ pub fn run_until_error(db: &mut Option<Db>, dir: &Path, opts: &Options, ops: &[O
 /// Returns the `k` found.
 pub fn check_prefix(db: &Db, ops: &[Op], lo: usize, hi: usize, what: &str) -> usize {
     let got = contents(db).unwrap_or_else(|e| panic!("{what}: reading after reopen failed: {e}"));
-    let mut model = Model::new();
+    find_prefix(&got, &Model::new(), ops, lo, hi).unwrap_or_else(|e| panic!("{what}: {e}"))
+}
+
+/// The `k` in `lo..=hi` for which `got` is `base` with `ops[..k]` applied, or what is wrong.
+pub fn find_prefix(
+    got: &Model,
+    base: &Model,
+    ops: &[Op],
+    lo: usize,
+    hi: usize,
+) -> Result<usize, String> {
+    let mut model = base.clone();
     for op in &ops[..lo] {
         apply(&mut model, op);
     }
@@ -262,14 +275,14 @@ pub fn check_prefix(db: &Db, ops: &[Op], lo: usize, hi: usize, what: &str) -> us
         if k > lo {
             apply(&mut model, &ops[k - 1]);
         }
-        if got == model {
-            return k;
+        if *got == model {
+            return Ok(k);
         }
     }
-    panic!(
-        "{what}: the database holds no prefix of ops {lo}..={hi}; against the first: {}",
-        diff(&got, &first)
-    );
+    Err(format!(
+        "the database holds no prefix of ops {lo}..={hi}; against the first: {}",
+        diff(got, &first)
+    ))
 }
 
 /// Options for tests that inject faults: small memtables and tables, no background
