@@ -53,7 +53,7 @@ fn power_cut(seed: u64) {
 
 #[test]
 fn a_power_cut_loses_nothing_synced_and_only_a_suffix_of_the_rest() {
-    for seed in 0..60 {
+    for seed in 0..200 {
         power_cut(seed);
     }
 }
