@@ -266,10 +266,8 @@ fn check_table_file(f: &FileMeta, out: &mut DirCheck) {
     out.checked.tables += 1;
     out.checked.table_entries += checked.entries;
     out.checked.bytes += f.size;
-    if f.size > 0
-        && let Ok(len) = std::fs::metadata(&path).map(|m| m.len())
-        && len != f.size
-    {
+    let len = table.file_size();
+    if f.size > 0 && len != f.size {
         out.problems.push(Problem::new(
             &path,
             len.min(f.size),

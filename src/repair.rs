@@ -323,7 +323,7 @@ fn describe(
     let mut f = NewFile {
         level: 0,
         number,
-        size: std::fs::metadata(table.path()).map_or(0, |m| m.len()),
+        size: table.file_size(),
         smallest: Vec::new(),
         largest: Vec::new(),
         entries: 0,

@@ -194,6 +194,11 @@ impl Table {
         &self.source.path
     }
 
+    /// The file's size, as the open found it.
+    pub(crate) fn file_size(&self) -> u64 {
+        self.source.file_size
+    }
+
     /// Reads and checks every block of the table (for `lsmdb check`), returning the number
     /// of entries it holds.
     pub(crate) fn verify_all(self: &Arc<Self>) -> Result<u64> {

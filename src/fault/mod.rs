@@ -31,15 +31,21 @@
 //!   Drop the `Db`, then call [`power_loss`](FaultFileSystem::power_loss) or
 //!   [`restart`](FaultFileSystem::restart) before reopening.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::HashSet;
 use std::fs::{File, OpenOptions};
-use std::io::{self, Read, Write};
+use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use parking_lot::Mutex;
 
 use crate::fs::{FileSystem, OsFileSystem, RandomAccessFile, WritableFile};
+
+mod model;
+#[cfg(test)]
+mod tests;
+
+use model::{FileId, State, crash_error, stale_error};
 
 /// The kinds of file a fault can target, told apart by file name.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -71,177 +77,6 @@ impl Target {
         }
     }
 }
-
-type FileId = u64;
-
-/// One file (an inode): where it lives now and what of it would survive a power cut.
-#[derive(Default)]
-struct FileState {
-    /// Its current name; `None` once removed or renamed over.
-    path: Option<PathBuf>,
-    len: u64,
-    durable_len: u64,
-    /// The durable prefix, read into memory when the file lost its name while a durable
-    /// directory entry still names it.
-    saved: Option<Vec<u8>>,
-    /// Byte ranges a failed sync lost.
-    lost: Vec<(u64, u64)>,
-}
-
-#[derive(Default)]
-struct State {
-    files: HashMap<FileId, FileState>,
-    next_id: FileId,
-    live: BTreeMap<PathBuf, FileId>,
-    durable: BTreeMap<PathBuf, FileId>,
-    known_dirs: HashSet<PathBuf>,
-    /// Bumped by every power cut or restart: handles from before stop working.
-    epoch: u64,
-    crashed: bool,
-    ops: u64,
-    crash_at: Option<u64>,
-    /// Per target, how many more syncs succeed before one fails.
-    sync_faults: HashMap<Target, u64>,
-    /// Bytes that may still be appended (to files of the given target, or any), if limited.
-    space: Option<(Option<Target>, u64)>,
-}
-
-fn crash_error() -> io::Error {
-    io::Error::other("simulated crash: the process is dead")
-}
-
-fn stale_error() -> io::Error {
-    io::Error::other("file handle from before a simulated crash")
-}
-
-impl State {
-    fn check_alive(&self) -> io::Result<()> {
-        if self.crashed {
-            return Err(crash_error());
-        }
-        Ok(())
-    }
-
-    /// Counts a mutating operation; true when it is the one chosen to crash.
-    fn tick(&mut self) -> io::Result<bool> {
-        self.check_alive()?;
-        let n = self.ops;
-        self.ops += 1;
-        if self.crash_at == Some(n) {
-            self.crashed = true;
-            return Ok(true);
-        }
-        Ok(false)
-    }
-
-    /// Whether this sync is the one chosen to fail.
-    fn sync_fails(&mut self, target: Target) -> bool {
-        match self.sync_faults.get_mut(&target) {
-            Some(0) => {
-                self.sync_faults.remove(&target);
-                true
-            }
-            Some(n) => {
-                *n -= 1;
-                false
-            }
-            None => false,
-        }
-    }
-
-    /// Registers the files of `dir` as durable the first time the model meets it.
-    fn know_dir(&mut self, dir: &Path) {
-        if self.known_dirs.contains(dir) {
-            return;
-        }
-        self.known_dirs.insert(dir.to_path_buf());
-        let Ok(entries) = std::fs::read_dir(dir) else {
-            return;
-        };
-        for entry in entries.flatten() {
-            let path = entry.path();
-            let is_file = entry.file_type().is_ok_and(|t| t.is_file());
-            if !is_file
-                || path
-                    .file_name()
-                    .is_some_and(|n| n == crate::lock::LOCK_FILE)
-            {
-                continue;
-            }
-            let len = entry.metadata().map_or(0, |m| m.len());
-            let id = self.new_file(&path, len);
-            self.durable.insert(path, id);
-        }
-    }
-
-    fn know_parent(&mut self, path: &Path) {
-        if let Some(dir) = path.parent() {
-            self.know_dir(dir);
-        }
-    }
-
-    fn new_file(&mut self, path: &Path, len: u64) -> FileId {
-        let id = self.next_id;
-        self.next_id += 1;
-        self.files.insert(
-            id,
-            FileState {
-                path: Some(path.to_path_buf()),
-                len,
-                durable_len: len,
-                ..FileState::default()
-            },
-        );
-        self.live.insert(path.to_path_buf(), id);
-        id
-    }
-
-    /// The file at `path` is about to lose its name: keep its durable prefix in memory if
-    /// a durable directory entry still names it.
-    fn detach(&mut self, id: FileId) -> io::Result<()> {
-        let durably_named = self.durable.values().any(|&d| d == id);
-        let Some(f) = self.files.get_mut(&id) else {
-            return Ok(());
-        };
-        if durably_named
-            && f.saved.is_none()
-            && let Some(path) = &f.path
-        {
-            f.saved = Some(read_prefix(path, f.durable_len)?);
-        }
-        f.path = None;
-        Ok(())
-    }
-
-    /// The bytes a power cut leaves of file `id`.
-    fn durable_bytes(&self, id: FileId) -> io::Result<Vec<u8>> {
-        let Some(f) = self.files.get(&id) else {
-            return Ok(Vec::new());
-        };
-        let mut data = match (&f.saved, &f.path) {
-            (Some(saved), _) => saved.clone(),
-            (None, Some(path)) => read_prefix(path, f.durable_len)?,
-            (None, None) => Vec::new(),
-        };
-        zero_lost(&mut data, &f.lost);
-        Ok(data)
-    }
-}
-
-fn read_prefix(path: &Path, len: u64) -> io::Result<Vec<u8>> {
-    let mut data = Vec::new();
-    File::open(path)?.take(len).read_to_end(&mut data)?;
-    Ok(data)
-}
-
-fn zero_lost(data: &mut [u8], lost: &[(u64, u64)]) {
-    for &(start, end) in lost {
-        let end = (end as usize).min(data.len());
-        let start = (start as usize).min(end);
-        data[start..end].fill(0);
-    }
-}
-
 /// A [`FileSystem`] over the real one that can fail syncs, run out of space, crash and lose
 /// power. Clone the `Arc` to keep a handle for the test while the `Db` holds the other.
 #[derive(Default)]
@@ -321,48 +156,7 @@ impl FaultFileSystem {
     pub fn power_loss(&self) -> io::Result<()> {
         let mut st = self.state.lock();
         st.crashed = true;
-        // Read every durable image first: a rename may have put one file's bytes where
-        // another's must go back.
-        let mut restore = Vec::new();
-        for (path, &id) in &st.durable {
-            let f = &st.files[&id];
-            if st.live.get(path) == Some(&id) && f.saved.is_none() {
-                // Same file, same name: cut it back in place.
-                restore.push((path.clone(), None, f.durable_len, f.lost.clone()));
-            } else {
-                restore.push((path.clone(), Some(st.durable_bytes(id)?), 0, Vec::new()));
-            }
-        }
-        for (path, &id) in &st.live {
-            if st.durable.get(path) != Some(&id) {
-                std::fs::remove_file(path)?;
-            }
-        }
-        for (path, bytes, durable_len, lost) in restore {
-            match bytes {
-                Some(bytes) => std::fs::write(&path, bytes)?,
-                None => {
-                    let file = OpenOptions::new().read(true).write(true).open(&path)?;
-                    file.set_len(durable_len)?;
-                    for (start, end) in lost {
-                        let end = end.min(durable_len);
-                        if start < end {
-                            use std::os::unix::fs::FileExt;
-                            file.write_all_at(&vec![0u8; (end - start) as usize], start)?;
-                        }
-                    }
-                }
-            }
-        }
-        // The surviving image is the new starting point, all of it durable.
-        let durable = std::mem::take(&mut st.durable);
-        st.files.clear();
-        st.live.clear();
-        for path in durable.keys() {
-            let len = std::fs::metadata(path)?.len();
-            let id = st.new_file(path, len);
-            st.durable.insert(path.clone(), id);
-        }
+        st.power_cut()?;
         drop(st);
         self.restart();
         Ok(())
@@ -581,113 +375,5 @@ impl FileSystem for FaultFileSystem {
 
     fn exists(&self, path: &Path) -> bool {
         path.exists()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn write(fs: &FaultFileSystem, path: &Path, data: &[u8], sync: bool) {
-        let f = fs.create(path).unwrap();
-        f.append(data).unwrap();
-        if sync {
-            f.sync_data().unwrap();
-        }
-    }
-
-    #[test]
-    fn power_loss_keeps_synced_bytes_and_synced_names_only() {
-        let dir = tempfile::tempdir().unwrap();
-        let d = dir.path();
-        let fs = FaultFileSystem::new();
-        write(&fs, &d.join("a.wal"), b"synced", true);
-        write(&fs, &d.join("b.sst"), b"unsynced", false);
-        fs.sync_dir(d).unwrap();
-        let a = fs.open_append(&d.join("a.wal")).unwrap();
-        a.append(b" and more").unwrap();
-        write(&fs, &d.join("c.sst"), b"synced data, unsynced entry", true);
-        fs.remove_file(&d.join("b.sst")).unwrap();
-        fs.power_loss().unwrap();
-        assert_eq!(std::fs::read(d.join("a.wal")).unwrap(), b"synced");
-        assert_eq!(std::fs::read(d.join("b.sst")).unwrap(), b"");
-        assert!(!d.join("c.sst").exists());
-        // The old handle is dead.
-        assert!(a.append(b"x").is_err());
-    }
-
-    #[test]
-    fn an_unsynced_rename_is_undone() {
-        let dir = tempfile::tempdir().unwrap();
-        let d = dir.path();
-        let fs = FaultFileSystem::new();
-        write(&fs, &d.join("CURRENT"), b"old\n", true);
-        write(&fs, &d.join("CURRENT.tmp"), b"new\n", true);
-        fs.sync_dir(d).unwrap();
-        fs.rename(&d.join("CURRENT.tmp"), &d.join("CURRENT"))
-            .unwrap();
-        assert_eq!(std::fs::read(d.join("CURRENT")).unwrap(), b"new\n");
-        fs.power_loss().unwrap();
-        assert_eq!(std::fs::read(d.join("CURRENT")).unwrap(), b"old\n");
-        assert_eq!(std::fs::read(d.join("CURRENT.tmp")).unwrap(), b"new\n");
-        // Once the directory is synced the rename holds.
-        fs.rename(&d.join("CURRENT.tmp"), &d.join("CURRENT"))
-            .unwrap();
-        fs.sync_dir(d).unwrap();
-        fs.power_loss().unwrap();
-        assert_eq!(std::fs::read(d.join("CURRENT")).unwrap(), b"new\n");
-        assert!(!d.join("CURRENT.tmp").exists());
-    }
-
-    #[test]
-    fn a_failed_sync_loses_its_bytes_even_after_a_later_sync() {
-        let dir = tempfile::tempdir().unwrap();
-        let d = dir.path();
-        let fs = FaultFileSystem::new();
-        let f = fs.create(&d.join("1.wal")).unwrap();
-        fs.sync_dir(d).unwrap();
-        f.append(b"aaaa").unwrap();
-        f.sync_data().unwrap();
-        f.append(b"bbbb").unwrap();
-        fs.fail_sync(Target::Table, 1);
-        fs.fail_sync(Target::Wal, 1);
-        assert_eq!(f.sync_data().unwrap_err().raw_os_error(), Some(libc::EIO));
-        f.append(b"cccc").unwrap();
-        f.sync_data().unwrap();
-        fs.power_loss().unwrap();
-        assert_eq!(std::fs::read(d.join("1.wal")).unwrap(), b"aaaa\0\0\0\0cccc");
-    }
-
-    #[test]
-    fn a_full_disk_writes_what_fits_then_works_again() {
-        let dir = tempfile::tempdir().unwrap();
-        let fs = FaultFileSystem::new();
-        let path = dir.path().join("1.sst");
-        let f = fs.create(&path).unwrap();
-        fs.no_space_after(Some(Target::Table), 3);
-        let err = f.append(b"hello").unwrap_err();
-        assert_eq!(err.kind(), io::ErrorKind::StorageFull);
-        assert_eq!(std::fs::read(&path).unwrap(), b"hel");
-        fs.free_space();
-        f.append(b"lo").unwrap();
-        assert_eq!(std::fs::read(&path).unwrap(), b"hello");
-    }
-
-    #[test]
-    fn a_crash_tears_the_write_and_stops_everything_after_it() {
-        let dir = tempfile::tempdir().unwrap();
-        let fs = FaultFileSystem::new();
-        let path = dir.path().join("1.wal");
-        let f = fs.create(&path).unwrap();
-        assert_eq!(fs.ops(), 1);
-        fs.crash_at_op(1);
-        assert!(f.append(b"abcdef").is_err());
-        assert!(fs.has_crashed());
-        assert!(f.sync_data().is_err());
-        assert!(fs.list_dir(dir.path()).is_err());
-        assert_eq!(std::fs::read(&path).unwrap(), b"abc");
-        fs.restart();
-        assert!(f.append(b"x").is_err(), "handles die with the process");
-        fs.open_append(&path).unwrap().append(b"x").unwrap();
     }
 }
