@@ -23,12 +23,15 @@
 
 mod batch;
 mod cache;
+mod check;
 mod coding;
 mod compaction;
 mod db;
 mod error;
 pub mod fault;
 pub mod fs;
+#[doc(hidden)]
+pub mod fuzzing;
 mod iter;
 mod key;
 mod lock;
@@ -36,12 +39,15 @@ mod manifest;
 mod memtable;
 mod options;
 mod record;
+mod repair;
 mod sstable;
 mod version;
 mod wal;
 
 pub use batch::WriteBatch;
+pub use check::{DirCheck, Problem, check_dir};
 pub use db::{CacheStats, CheckReport, Db, LevelStats, Snapshot, Stats};
 pub use error::{Error, Result};
 pub use iter::DbIterator;
 pub use options::{MAX_BATCH_SIZE, MAX_KEY_SIZE, MAX_VALUE_SIZE, NUM_LEVELS, Options, SyncMode};
+pub use repair::{RepairReport, repair_dir};

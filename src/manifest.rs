@@ -26,6 +26,7 @@ pub(crate) const MANIFEST_KIND: FileKind = FileKind {
     magic: b"LSMDBMAN",
     version: 1,
     name: "manifest",
+    tail: record::Tail::CutShort,
 };
 
 pub(crate) const CURRENT: &str = "CURRENT";
@@ -217,6 +218,14 @@ pub(crate) fn read_edits(
             path,
             0,
             "manifest is empty or its header is torn",
+        ));
+    }
+    // The first edit, the whole state, is synced before CURRENT names the manifest.
+    if edits.is_empty() {
+        return Err(Error::corruption(
+            path,
+            scan.valid_len,
+            "manifest holds no complete edit",
         ));
     }
     Ok((edits, scan))

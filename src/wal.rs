@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use crate::batch::Payload;
 use crate::error::{Error, IoContext, Result};
 use crate::fs::{FileSystem, WritableFile};
-use crate::key::SeqNum;
+use crate::key::{MAX_SEQ, SeqNum};
 use crate::memtable::Memtable;
 use crate::record::{self, FileKind, Scan};
 
@@ -17,6 +17,7 @@ pub(crate) const WAL_KIND: FileKind = FileKind {
     magic: b"LSMDBWAL",
     version: 1,
     name: "WAL",
+    tail: record::Tail::AnyDamage,
 };
 
 pub(crate) fn wal_name(number: u64) -> String {
@@ -77,13 +78,9 @@ pub(crate) fn replay(
         let batch = Payload::decode(payload).map_err(|reason| {
             Error::corruption(path, offset, format!("bad WAL record: {reason}"))
         })?;
-        if let Some(Err(reason)) = batch.ops().find(|op| op.is_err()) {
-            return Err(Error::corruption(
-                path,
-                offset,
-                format!("bad WAL record: {reason}"),
-            ));
-        }
+        check_batch(&batch).map_err(|reason| {
+            Error::corruption(path, offset, format!("bad WAL record: {reason}"))
+        })?;
         if batch.count > 0 {
             let last = batch.first_seq + u64::from(batch.count) - 1;
             last_seq = Some(last_seq.map_or(last, |s: SeqNum| s.max(last)));
@@ -98,8 +95,46 @@ pub(crate) fn replay(
     })
 }
 
+/// Checks a decoded batch before it is applied: every operation decodes, and its sequence
+/// numbers fit in the 56 bits a key has for them (a damaged or crafted first sequence
+/// number must not overflow).
+pub(crate) fn check_batch(batch: &Payload<'_>) -> std::result::Result<(), &'static str> {
+    if let Some(Err(reason)) = batch.ops().find(|op| op.is_err()) {
+        return Err(reason);
+    }
+    match batch.first_seq.checked_add(u64::from(batch.count)) {
+        Some(end) if end <= MAX_SEQ + 1 => Ok(()),
+        _ => Err("sequence numbers out of range"),
+    }
+}
+
 /// Inserts a replayed batch into a memtable.
 pub(crate) fn apply_to(mem: &Memtable, first_seq: SeqNum, batch: &Payload<'_>) {
     // Ops were validated by `replay` before `apply` was called.
     mem.apply(first_seq, batch.ops().filter_map(|op| op.ok()));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::WriteBatch;
+    use crate::fs::OsFileSystem;
+
+    /// Regression: a WAL record whose checksum is right but whose first sequence number is
+    /// near `u64::MAX` (a crafted file) overflowed while replay computed the last sequence
+    /// number: a panic in debug builds, a wrapped number otherwise.
+    #[test]
+    fn a_batch_whose_sequence_numbers_overflow_is_corruption_not_a_panic() {
+        let mut batch = WriteBatch::new();
+        batch.put(b"k", b"v");
+        let mut payload = Vec::new();
+        batch.encode_payload(u64::MAX, &mut payload);
+        let mut data = record::encode_header(WAL_KIND).to_vec();
+        record::encode_record(&mut data, &payload);
+        let dir = tempfile::tempdir().unwrap();
+        let path = wal_path(dir.path(), 1);
+        std::fs::write(&path, &data).unwrap();
+        let result = replay(&OsFileSystem, &path, false, |_, _| Ok(()));
+        assert!(result.is_err_and(|e| e.is_corruption()));
+    }
 }

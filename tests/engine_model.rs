@@ -1,5 +1,6 @@
 //! Model test (RELIABILITY.md T10): random histories of puts, deletes, batches, gets, range
-//! scans, snapshots, flushes, compactions and reopens, under random configurations (memtable
+//! scans, snapshots, flushes, compactions, reopens, process crashes and power losses (after
+//! a sync; through `lsmdb::fault::FaultFileSystem`), under random configurations (memtable
 //! size, block size, restart interval, filters on or off, L0 trigger), must give exactly the
 //! answers of a `BTreeMap`. proptest shrinks a failure to a minimal history and records its
 //! seed in `tests/engine_model.proptest-regressions`, which is replayed on every run.
@@ -8,6 +9,9 @@
 
 use std::collections::BTreeMap;
 
+use std::sync::Arc;
+
+use lsmdb::fault::FaultFileSystem;
 use lsmdb::{Db, Options, SyncMode, WriteBatch};
 use proptest::prelude::*;
 
@@ -26,6 +30,10 @@ enum Op {
     Flush,
     Compact,
     Reopen,
+    /// The process dies (no close, no final sync) and the database is reopened.
+    Crash,
+    /// A sync, then the power fails: everything synced must be there after the reopen.
+    PowerLoss,
 }
 
 #[derive(Clone, Debug)]
@@ -68,6 +76,8 @@ fn op() -> impl Strategy<Value = Op> {
         2 => Just(Op::Flush),
         1 => Just(Op::Compact),
         2 => Just(Op::Reopen),
+        1 => Just(Op::Crash),
+        1 => Just(Op::PowerLoss),
     ]
 }
 
@@ -90,7 +100,7 @@ fn config() -> impl Strategy<Value = Config> {
         })
 }
 
-fn options(c: &Config) -> Options {
+fn options(c: &Config, fs: &Arc<FaultFileSystem>) -> Options {
     Options {
         write_buffer_size: c.write_buffer_size,
         block_size: c.block_size,
@@ -103,6 +113,7 @@ fn options(c: &Config) -> Options {
         max_bytes_for_level_base: 16 << 10,
         block_cache_bytes: 64 << 10,
         sync: SyncMode::None,
+        fs: Arc::clone(fs) as Arc<dyn lsmdb::fs::FileSystem>,
         ..Options::default()
     }
 }
@@ -120,9 +131,29 @@ fn model_range(model: &Model, a: &[u8], b: &[u8], limit: Option<usize>) -> Vec<(
     }
 }
 
+/// Kills the database without a close (every later file operation fails), lets the crash
+/// settle (a power cut drops all that was not synced) and reopens.
+fn crash_and_reopen(
+    db: Db,
+    fs: &FaultFileSystem,
+    dir: &std::path::Path,
+    opts: &Options,
+    power_loss: bool,
+) -> Db {
+    fs.crash();
+    drop(db);
+    if power_loss {
+        fs.power_loss().unwrap();
+    } else {
+        fs.restart();
+    }
+    Db::open(dir, opts.clone()).unwrap()
+}
+
 fn run(config: Config, ops: Vec<Op>) -> Result<(), TestCaseError> {
     let dir = tempfile::tempdir().unwrap();
-    let opts = options(&config);
+    let fs = FaultFileSystem::new();
+    let opts = options(&config, &fs);
     let mut db = Db::open(dir.path(), opts.clone()).unwrap();
     let mut model = Model::new();
     let mut snapshot: Option<(lsmdb::Snapshot, Model)> = None;
@@ -191,6 +222,15 @@ fn run(config: Config, ops: Vec<Op>) -> Result<(), TestCaseError> {
                 snapshot = None;
                 db.close().unwrap();
                 db = Db::open(dir.path(), opts.clone()).unwrap();
+            }
+            Op::Crash => {
+                snapshot = None;
+                db = crash_and_reopen(db, &fs, dir.path(), &opts, false);
+            }
+            Op::PowerLoss => {
+                snapshot = None;
+                db.sync().unwrap();
+                db = crash_and_reopen(db, &fs, dir.path(), &opts, true);
             }
         }
     }

@@ -235,8 +235,14 @@ impl Outputs<'_> {
 
     fn finish_current(&mut self) -> Result<()> {
         if let Some((number, b)) = self.builder.take() {
-            let summary = b.finish()?;
-            self.finished.push((number, summary));
+            match b.finish() {
+                Ok(summary) => self.finished.push((number, summary)),
+                Err(e) => {
+                    // Out of `builder`, so `abandon` would not see it: remove it here.
+                    let _ = self.env.fs.remove_file(&table_path(self.env.dir, number));
+                    return Err(e);
+                }
+            }
         }
         Ok(())
     }

@@ -81,8 +81,15 @@ impl DbInner {
         self.check_writable()?;
         let _running = self.compaction_lock.lock();
         let version = self.versions.lock().current();
-        if let Some(c) = picker::full(&version, &self.opts) {
-            self.run_compaction(&c)?;
+        if let Some(c) = picker::full(&version, &self.opts)
+            && let Err(e) = self.run_compaction(&c)
+        {
+            // As in the background thread: a failed write or sync is fatal, except a full
+            // disk (the inputs are intact and nothing was acknowledged on the outputs).
+            if !e.is_no_space() && !matches!(e, Error::Closed) {
+                self.stop_writes(format!("compaction failed: {e}"));
+            }
+            return Err(e);
         }
         Ok(())
     }

@@ -23,6 +23,7 @@ use super::write::{SyncState, WriteState};
 use super::{CheckReport, Db, DbInner, Mode, super_version};
 use crate::cache::BlockCache;
 use crate::error::{Error, IoContext, Result};
+use crate::fs::FileSystem;
 use crate::key::SeqNum;
 use crate::lock::{DirLock, LOCK_FILE};
 use crate::manifest::{self, VersionEdit};
@@ -91,11 +92,18 @@ fn recover_versions(
     match VersionSet::recover(dir, Arc::clone(ctx))? {
         Some((set, r)) => Ok((set, r.log_number, r.last_sequence)),
         None => {
-            let has_data = names.iter().any(|n| {
-                matches!(
-                    parse_file_name(n),
-                    Some(FileType::Table(_) | FileType::Wal(_))
-                )
+            // The first open creates its WAL before CURRENT, and a crash in between leaves a
+            // WAL that holds at most its header: that is no data, and the open starts over.
+            let fs = ctx.fs.as_ref();
+            let has_data = names.iter().any(|n| match parse_file_name(n) {
+                Some(FileType::Table(_)) => true,
+                Some(FileType::Wal(_)) => {
+                    let path = dir.join(n);
+                    fs.open_read(&path)
+                        .and_then(|f| f.len())
+                        .map_or(true, |len| len > HEADER_LEN as u64)
+                }
+                _ => false,
             });
             if has_data {
                 return Err(Error::corruption(
@@ -110,7 +118,7 @@ fn recover_versions(
 }
 
 /// The WALs at or above `log_number`, oldest first.
-fn live_wals(names: &[String], log_number: u64) -> Vec<u64> {
+pub(crate) fn live_wals(names: &[String], log_number: u64) -> Vec<u64> {
     let mut wals: Vec<u64> = names
         .iter()
         .filter_map(|n| match parse_file_name(n) {
@@ -160,6 +168,7 @@ pub(crate) fn open_writer(dir: &Path, opts: Options) -> Result<Db> {
     let mut edit = VersionEdit::default();
     let mut added = Vec::new();
     let mut reusable = None;
+    let mut torn_newest = None;
     for (i, &number) in wals.iter().enumerate() {
         let path = wal::wal_path(dir, number);
         let replayed = wal::replay(fs.as_ref(), &path, false, |first_seq, batch| {
@@ -175,6 +184,9 @@ pub(crate) fn open_writer(dir: &Path, opts: Options) -> Result<Db> {
                 offset,
                 "damaged record at the end of a WAL that is not the newest",
             ));
+        }
+        if newest && replayed.scan.torn_at.is_some() {
+            torn_newest = Some((path.clone(), replayed.scan.valid_len));
         }
         if let Some(s) = replayed.last_seq {
             last_seq = last_seq.max(s);
@@ -220,6 +232,10 @@ pub(crate) fn open_writer(dir: &Path, opts: Options) -> Result<Db> {
                     added.push((0, Arc::new(FileMeta::new(&f, &ctx))));
                     edit.added.push(f);
                 }
+            }
+            // Only the newest WAL may end torn: cut the tail off before a newer one exists.
+            if let Some((path, valid_len)) = &torn_newest {
+                cut_torn_tail(fs.as_ref(), dir, path, *valid_len)?;
             }
             let number = versions.numbers.allocate();
             let path = wal::wal_path(dir, number);
@@ -271,6 +287,18 @@ pub(crate) fn open_writer(dir: &Path, opts: Options) -> Result<Db> {
         opts,
     };
     Ok(Db::from_inner(Arc::new(inner)))
+}
+
+/// Durably cuts a WAL back to its intact prefix, or removes it if not even its header is
+/// intact (it then holds nothing).
+fn cut_torn_tail(fs: &dyn FileSystem, dir: &Path, path: &Path, valid_len: u64) -> Result<()> {
+    if valid_len >= HEADER_LEN as u64 {
+        return fs
+            .truncate(path, valid_len)
+            .ctx("truncate torn tail of", path);
+    }
+    fs.remove_file(path).ctx("remove torn WAL", path)?;
+    fs.sync_dir(dir).ctx("sync directory", dir)
 }
 
 /// Removes files no live state refers to. Runs after the new manifest is durable, so

@@ -291,8 +291,11 @@ impl DbInner {
                 None => return Ok(()),
             }
         };
-        // After a failure this reports the reason writes stopped.
-        let result = self.sync_wal_to(target.0, target.1);
+        // After a failure this reports the reason writes stopped, even when the WAL itself
+        // was already durable (a background flush or compaction failed).
+        let result = self
+            .sync_wal_to(target.0, target.1)
+            .and_then(|()| self.check_writable());
         *self.write.lock() = None;
         result
     }

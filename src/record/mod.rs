@@ -37,6 +37,20 @@ pub(crate) struct FileKind {
     pub magic: &'static [u8; 8],
     pub version: u32,
     pub name: &'static str,
+    pub tail: Tail,
+}
+
+/// Which damage at the end of a file counts as a torn write (dropped) rather than corruption.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Tail {
+    /// Any damage that no valid record follows: a crash while appending to a WAL may leave
+    /// anything in the unsynced tail (RELIABILITY.md T3).
+    AnyDamage,
+    /// Only a record cut short by the end of the file. A whole record with a bad
+    /// checksum, or one whose length field was damaged, is corruption. For the manifest,
+    /// whose every edit is synced before anything acts on it: dropping a damaged edit
+    /// would silently forget tables, and the next open would delete them as orphans.
+    CutShort,
 }
 
 pub(crate) fn encode_header(kind: FileKind) -> [u8; HEADER_LEN] {
@@ -64,6 +78,25 @@ pub(crate) fn frame_in_place(record: &mut [u8]) {
     record[8] = TYPE_FULL;
     let crc = crc32fast::hash(&record[4..]);
     record[..4].copy_from_slice(&crc.to_le_bytes());
+}
+
+/// Whether `tail` (from a damaged record to the end of the file, with no valid record in
+/// it) looks like an append cut short by a crash: a partial header, or a record longer than
+/// what is left, unless what is left is exactly one record whose length field alone was
+/// damaged. (A tail of zeros is the end of the records, before this is asked.)
+pub(crate) fn is_cut_short(tail: &[u8]) -> bool {
+    if tail.len() < RECORD_HEADER_LEN {
+        return true;
+    }
+    let declared = decode_fixed32(&tail[4..8]).unwrap_or(u32::MAX) as usize;
+    if RECORD_HEADER_LEN.saturating_add(declared) <= tail.len() {
+        return false;
+    }
+    let actual = u32::try_from(tail.len() - RECORD_HEADER_LEN).unwrap_or(u32::MAX);
+    let mut hasher = crc32fast::Hasher::new();
+    hasher.update(&actual.to_le_bytes());
+    hasher.update(&tail[8..]);
+    Some(hasher.finalize()) != decode_fixed32(tail)
 }
 
 /// If a whole valid record starts at `data[0]`, its payload length.

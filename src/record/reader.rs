@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use super::{FileKind, HEADER_LEN, RECORD_HEADER_LEN, valid_record_at};
+use super::{FileKind, HEADER_LEN, RECORD_HEADER_LEN, Tail, is_cut_short, valid_record_at};
 use crate::coding::decode_fixed32;
 use crate::error::{Error, Result};
 
@@ -69,6 +69,16 @@ pub(crate) fn scan(
                         ),
                     ));
                 }
+                None if !salvage && kind.tail == Tail::CutShort && !is_cut_short(&data[pos..]) => {
+                    return Err(Error::corruption(
+                        path,
+                        pos as u64,
+                        format!(
+                            "damaged {} record at the end of the file (bad checksum or length, not a cut-off write)",
+                            kind.name
+                        ),
+                    ));
+                }
                 None => {
                     result.torn_at = Some(pos as u64);
                     return Ok(result);
@@ -127,6 +137,7 @@ mod tests {
         magic: b"LSMDBTST",
         version: 1,
         name: "test",
+        tail: Tail::AnyDamage,
     };
 
     fn file(payloads: &[&[u8]]) -> (Vec<u8>, Vec<usize>) {
@@ -210,6 +221,36 @@ mod tests {
         let (recs, scan) = read(&data, true).unwrap();
         assert_eq!(recs, vec![b"first".to_vec(), b"third".to_vec()]);
         assert_eq!(scan.skipped, vec![(ends[0] as u64, ends[1] as u64)]);
+    }
+
+    #[test]
+    fn with_a_cut_short_tail_policy_only_a_cut_off_record_is_torn() {
+        let strict = FileKind {
+            tail: Tail::CutShort,
+            ..KIND
+        };
+        let read_strict = |data: &[u8]| scan(data, Path::new("t"), strict, false, |_, _| Ok(()));
+        let (data, ends) = file(&[b"first", b"second", b"the last record"]);
+        for cut in ends[1]..data.len() {
+            let scan = read_strict(&data[..cut]).unwrap();
+            assert_eq!(scan.valid_len, ends[1] as u64, "cut at {cut}");
+        }
+        let mut zeros = data.clone();
+        zeros.extend_from_slice(&[0; 64]);
+        let scan = read_strict(&zeros).unwrap();
+        assert_eq!((scan.valid_len, scan.torn_at), (data.len() as u64, None));
+        // Every flipped bit of the last whole record, its length field included, is
+        // corruption at the record's offset.
+        for at in ends[1]..data.len() {
+            for bit in 0..8 {
+                let mut bad = data.clone();
+                bad[at] ^= 1 << bit;
+                match read_strict(&bad) {
+                    Err(Error::Corruption { offset, .. }) => assert_eq!(offset, ends[1] as u64),
+                    other => panic!("flip at {at} bit {bit}: {other:?}"),
+                }
+            }
+        }
     }
 
     #[test]

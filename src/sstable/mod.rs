@@ -9,9 +9,9 @@ mod footer;
 mod index;
 mod table;
 
-pub(crate) use block::Block;
+pub(crate) use block::{Block, BlockIter};
 pub(crate) use builder::{TableBuilder, TableOptions, TableSummary};
-pub(crate) use filter::{block_index, key_hash, probes};
+pub(crate) use filter::{Filter, block_index, key_hash, probes};
 pub(crate) use table::{Table, TableIter};
 
 #[cfg(test)]

@@ -176,6 +176,29 @@ impl Table {
         self.index.memory() + self.filter.as_ref().map_or(0, Filter::size)
     }
 
+    /// Reads each data block the index names, on its own, so that one damaged block does
+    /// not hide the next (for `lsmdb check` and `lsmdb repair`): `on_block` gets the block's
+    /// offset and the checked block or its error.
+    pub(crate) fn for_each_block(
+        &self,
+        mut on_block: impl FnMut(u64, Result<Arc<Block>>),
+    ) -> Result<()> {
+        for i in 0..self.index.len() {
+            let handle = self.index.handle(i);
+            on_block(handle.offset, self.read_block(handle, None, false));
+        }
+        Ok(())
+    }
+
+    pub(crate) fn path(&self) -> &Path {
+        &self.source.path
+    }
+
+    /// The file's size, as the open found it.
+    pub(crate) fn file_size(&self) -> u64 {
+        self.source.file_size
+    }
+
     /// Reads and checks every block of the table (for `lsmdb check`), returning the number
     /// of entries it holds.
     pub(crate) fn verify_all(self: &Arc<Self>) -> Result<u64> {

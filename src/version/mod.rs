@@ -37,6 +37,21 @@ pub(crate) struct TableContext {
     pub obsolete_held: AtomicU64,
 }
 
+impl TableContext {
+    /// For reading tables outside an open database (`check`, `repair`): no cache, and
+    /// nothing is ever deleted.
+    pub(crate) fn read_only(fs: Arc<dyn FileSystem>, dir: &Path) -> Arc<TableContext> {
+        Arc::new(TableContext {
+            fs,
+            dir: dir.to_path_buf(),
+            cache: Arc::new(BlockCache::new(0)),
+            may_delete: false,
+            delete_failures: AtomicU64::new(0),
+            obsolete_held: AtomicU64::new(0),
+        })
+    }
+}
+
 /// A live table: its manifest record, and the table itself once opened.
 pub(crate) struct FileMeta {
     pub number: u64,
@@ -65,6 +80,21 @@ impl FileMeta {
             obsolete: AtomicBool::new(false),
             ctx: Arc::clone(ctx),
         }
+    }
+
+    /// A table known only by its number: a file the manifest does not name, for `check`
+    /// and `repair`.
+    pub(crate) fn unknown(number: u64, ctx: &Arc<TableContext>) -> Self {
+        let f = NewFile {
+            level: 0,
+            number,
+            size: 0,
+            smallest: Vec::new(),
+            largest: Vec::new(),
+            entries: 0,
+            deletions: 0,
+        };
+        FileMeta::new(&f, ctx)
     }
 
     pub(crate) fn path(&self) -> PathBuf {

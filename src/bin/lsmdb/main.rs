@@ -3,6 +3,7 @@
 //!
 //! Exit status: 0 on success, 1 when `get` finds no key, 2 on any error (usage included).
 
+mod admin;
 mod bench;
 mod format;
 mod kv;
@@ -66,6 +67,8 @@ pub enum Command {
     Shell(shell::ShellArgs),
     Bench(bench::BenchArgs),
     Serve(serve::ServeArgs),
+    Check(admin::CheckArgs),
+    Repair(admin::RepairArgs),
 }
 
 fn main() -> ExitCode {
@@ -81,6 +84,8 @@ fn main() -> ExitCode {
         Command::Shell(args) => shell::run(&cli, args),
         Command::Bench(args) => bench::bench(&cli, args),
         Command::Serve(args) => serve::run(&cli, args),
+        Command::Check(args) => admin::check(&cli, args),
+        Command::Repair(args) => admin::repair(&cli, args),
     };
     match result {
         Ok(code) => ExitCode::from(code),
