@@ -340,13 +340,15 @@ pub fn acked(lines: &[String]) -> usize {
 /// The kill loop of T1 and T2: each cycle starts a writer on the same directory, SIGKILLs it
 /// after a random time (now and then while it is still opening), reopens the directory and
 /// checks that it holds exactly the state before the cycle plus the acknowledged operations
-/// (and perhaps the one in flight). Returns the acknowledged operations in all.
-pub fn kill_loop(mix_name: &str, cycles: u64, seed: u64) -> usize {
+/// (and perhaps the one in flight). Returns the acknowledged operations in all, and in how
+/// many cycles the reopened directory held tables below L0 (which only compaction writes).
+pub fn kill_loop(mix_name: &str, cycles: u64, seed: u64) -> (usize, u64) {
     let dir = tempfile::tempdir().unwrap();
     let mix = mix(mix_name);
     let mut rng = Rng::new(seed);
     let mut base = Model::new();
     let mut total = 0;
+    let mut compacted_cycles = 0;
     for cycle in 0..cycles {
         let child_seed = seed * 100_000 + cycle;
         let mut child = spawn("writer", dir.path(), child_seed, &[(MIX, mix_name)]);
@@ -363,13 +365,17 @@ pub fn kill_loop(mix_name: &str, cycles: u64, seed: u64) -> usize {
         let got = contents(&db).unwrap_or_else(|e| panic!("{what}: read: {e}"));
         let k = find_prefix(&got, &base, &ops, n, n + 1).unwrap_or_else(|e| panic!("{what}: {e}"));
         db.check().unwrap_or_else(|e| panic!("{what}: check: {e}"));
+        let stats = db.stats();
+        if stats.levels.iter().any(|l| l.level > 0 && l.tables > 0) {
+            compacted_cycles += 1;
+        }
         db.close().unwrap();
         for op in &ops[..k] {
             apply(&mut base, op);
         }
         total += n;
     }
-    total
+    (total, compacted_cycles)
 }
 
 /// Cycles from `LSMDB_CRASH_CYCLES`, else `default`.
