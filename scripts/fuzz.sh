@@ -12,7 +12,7 @@ root="$(cd "$(dirname "$0")/.." && pwd)"
 secs="${1:-60}"
 shift || true
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(wal sstable manifest batch_json)
+[ ${#targets[@]} -gt 0 ] || targets=(wal sstable manifest batch_json http_request)
 export RUSTC_BOOTSTRAP=1
 command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz
 
@@ -35,6 +35,24 @@ if [ ! -d "$seeds" ]; then
     cp "$db.tsv" "$seeds/batch_json/lines.tsv"
     echo '{"keys":["a","b","c"],"values":["1",null,"3"]}' > "$seeds/batch_json/body.json"
     rm -rf "$db" "$db.tsv"
+fi
+
+# Seeds for the server: one request per route, a pipelined pair, and a few broken ones.
+if [ ! -d "$seeds/http_request" ]; then
+    h="$seeds/http_request"
+    mkdir -p "$h"
+    crlf() { printf '%s\r\n' "$@"; }
+    { crlf 'PUT /keys HTTP/1.1' 'Host: x' 'Content-Length: 26' ''; printf '{"key":"k1","value":"v 1"}'; } >"$h/put"
+    crlf 'GET /keys?key=k1 HTTP/1.1' 'Host: x' '' >"$h/get"
+    crlf 'GET /keys?key=a%20b%2Bc%E2%9C%93 HTTP/1.0' '' >"$h/get_encoded"
+    crlf 'DELETE /keys?key=k1 HTTP/1.1' 'Host: x' '' >"$h/delete"
+    crlf 'GET /keys/range?start_key=a&end_key=z HTTP/1.1' 'Host: x' '' >"$h/range"
+    { crlf 'POST /keys/batch HTTP/1.1' 'Host: x' 'Content-Length: 38' ''; printf '{"keys":["a","b"],"values":["1","2"]}'; } >"$h/batch"
+    { crlf 'POST /keys/batch HTTP/1.1' 'Transfer-Encoding: chunked' '' '5'; printf '{"key\r\n0\r\n\r\n'; } >"$h/chunked"
+    crlf 'GET /health HTTP/1.1' '' 'GET /stats HTTP/1.1' '' 'GET /metrics HTTP/1.1' '' >"$h/pipelined"
+    crlf 'PATCH /keys HTTP/1.1' 'Content-Length: x' '' >"$h/bad_length"
+    crlf 'GET /keys HTTP/2.0' '' >"$h/version"
+    crlf 'PUT /keys HTTP/1.1' 'Expect: 100-continue' 'Content-Length: 99999999' '' >"$h/expect"
 fi
 
 mkdir -p "$root/fuzz/logs"

@@ -71,7 +71,7 @@ fn malformed_requests_get_json_errors_and_the_server_goes_on() {
         "a".repeat(10_000)
     );
     let many_headers = format!("GET /health HTTP/1.1\r\n{}\r\n", "X-A: 1\r\n".repeat(200));
-    let cases: [(&[u8], u16, &str); 9] = [
+    let cases: [(&[u8], u16, &str); 10] = [
         (b"HELLO\r\n\r\n", 400, "malformed request line"),
         (b"GET /keys\r\n\r\n", 400, "malformed request line"),
         (b"GET /keys HTTP/9.9\r\n\r\n", 400, "malformed request line"),
@@ -89,6 +89,11 @@ fn malformed_requests_get_json_errors_and_the_server_goes_on() {
             b"GET /health HTTP/2.0\r\n\r\n",
             505,
             "only HTTP/1.0 and HTTP/1.1",
+        ),
+        (
+            b"GET /health HTTP/2.0\r\nno colon here\r\n\r\n",
+            400,
+            "malformed header",
         ),
         (long_header.as_bytes(), 431, "too large"),
         (many_headers.as_bytes(), 431, "too large"),

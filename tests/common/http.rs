@@ -242,9 +242,10 @@ impl Conn {
         if self.reader.read_line(&mut status_line).ok()? == 0 {
             return None;
         }
+        // Whatever version the request line claimed, the reply speaks HTTP/1.x.
         let status = status_line
-            .split(' ')
-            .nth(1)
+            .strip_prefix("HTTP/1.")
+            .and_then(|rest| rest.split(' ').nth(1))
             .and_then(|s| s.parse().ok())
             .unwrap_or_else(|| panic!("bad status line {status_line:?}"));
         let mut headers = Vec::new();

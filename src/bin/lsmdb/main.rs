@@ -83,7 +83,7 @@ fn main() -> ExitCode {
         Command::Compact(args) => kv::compact(&cli, args),
         Command::Shell(args) => shell::run(&cli, args),
         Command::Bench(args) => bench::bench(&cli, args),
-        Command::Serve(args) => serve::run(&cli, args),
+        Command::Serve(args) => serve::run(args, &cli.db, || cli.open_writer()),
         Command::Check(args) => admin::check(&cli, args),
         Command::Repair(args) => admin::repair(&cli, args),
     };

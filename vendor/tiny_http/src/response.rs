@@ -86,11 +86,18 @@ where
     W: Write,
 {
     // writing status line
+    // lsmdb patch: upstream echoed the request's version, so a request line saying HTTP/2.0,
+    // 3.0 or 0.9 got a status line no HTTP/1 client can parse. A server answers with the
+    // highest 1.x it supports (RFC 9110 2.5): 1.0 to a 1.0 client, 1.1 to everyone else.
+    let minor = if *http_version == HTTPVersion(1, 0) {
+        0
+    } else {
+        1
+    };
     write!(
         &mut writer,
-        "HTTP/{}.{} {} {}\r\n",
-        http_version.0,
-        http_version.1,
+        "HTTP/1.{} {} {}\r\n",
+        minor,
         status_code.0,
         status_code.default_reason_phrase()
     )?;

@@ -10,14 +10,15 @@
 //! `Connection: close`), then `Db::close`, which syncs the WAL and releases the lock. A
 //! second signal exits at once.
 
-mod auth;
+pub(crate) mod auth;
 mod http;
 pub(crate) mod log;
 mod metrics;
 mod routes;
 
-use std::net::TcpListener;
+use std::net::{SocketAddr, TcpListener};
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::path::Path;
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, OnceLock};
 use std::thread;
@@ -30,7 +31,6 @@ use tiny_http::Request;
 
 use self::http::{BodyLimits, HttpError};
 use self::log::{debug, error, info, warning};
-use crate::Cli;
 
 #[derive(Args, Debug)]
 #[command(
@@ -88,7 +88,14 @@ pub struct State {
     pub stop_by: OnceLock<Instant>,
 }
 
-pub fn run(cli: &Cli, args: &ServeArgs) -> anyhow::Result<u8> {
+/// Serves the database that `open` opens, in directory `dir`, until SIGINT or SIGTERM.
+/// The binary's `main` passes `Cli::open_writer`; taking it as a closure keeps this module
+/// free of the CLI, so the HTTP fuzz target can compile it as it is.
+pub fn run(
+    args: &ServeArgs,
+    dir: &Path,
+    open: impl FnOnce() -> anyhow::Result<lsmdb::Db>,
+) -> anyhow::Result<u8> {
     log::init();
     let token = match args.token.as_deref() {
         Some(t) => Some(auth::Token::new(t).map_err(|e| anyhow!("--token: {e}"))?),
@@ -98,9 +105,54 @@ pub fn run(cli: &Cli, args: &ServeArgs) -> anyhow::Result<u8> {
     // server runs (a graceful stop at once) instead of killing the process mid-recovery.
     let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM])
         .context("cannot install the signal handlers")?;
-    let db = cli.open_writer()?;
+    let db = open()?;
     let listener =
         TcpListener::bind(&args.addr).with_context(|| format!("cannot listen on {}", args.addr))?;
+    let running = start(db, listener, args, token)?;
+    let local = running.local;
+    info!(
+        "lsmdb {} serving {} on http://{local} ({} threads, auth {})",
+        env!("CARGO_PKG_VERSION"),
+        dir.display(),
+        running.workers.len(),
+        if running.state.token.is_some() {
+            "on"
+        } else {
+            "off"
+        }
+    );
+    if !local.ip().is_loopback() && running.state.token.is_none() {
+        warning!("listening on {local} without --token: anyone who can reach it can write");
+    }
+
+    let signal = signals.forever().next().unwrap_or(SIGTERM);
+    let name = if signal == SIGINT {
+        "SIGINT"
+    } else {
+        "SIGTERM"
+    };
+    info!("{name} received: finishing requests in flight (send it again to exit at once)");
+    arm_second_signal()?;
+    running.shutdown(Duration::from_secs(args.shutdown_timeout))?;
+    info!("database closed; bye");
+    Ok(0)
+}
+
+/// A server whose workers answer requests until `shutdown`.
+pub struct Running {
+    pub local: SocketAddr,
+    server: Arc<tiny_http::Server>,
+    state: Arc<State>,
+    workers: Vec<thread::JoinHandle<()>>,
+}
+
+/// Starts `args.threads` workers answering on `listener` over `db`.
+pub fn start(
+    db: lsmdb::Db,
+    listener: TcpListener,
+    args: &ServeArgs,
+    token: Option<auth::Token>,
+) -> anyhow::Result<Running> {
     let local = listener
         .local_addr()
         .context("cannot read the listening address")?;
@@ -124,16 +176,6 @@ pub fn run(cli: &Cli, args: &ServeArgs) -> anyhow::Result<u8> {
         },
         stop_by: OnceLock::new(),
     });
-    info!(
-        "lsmdb {} serving {} on http://{local} ({threads} threads, auth {})",
-        env!("CARGO_PKG_VERSION"),
-        cli.db.display(),
-        if state.token.is_some() { "on" } else { "off" }
-    );
-    if !local.ip().is_loopback() && state.token.is_none() {
-        warning!("listening on {local} without --token: anyone who can reach it can write");
-    }
-
     let workers = (0..threads)
         .map(|i| {
             let (server, state) = (Arc::clone(&server), Arc::clone(&state));
@@ -143,30 +185,30 @@ pub fn run(cli: &Cli, args: &ServeArgs) -> anyhow::Result<u8> {
                 .context("cannot start a worker thread")
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
+    Ok(Running {
+        local,
+        server,
+        state,
+        workers,
+    })
+}
 
-    let signal = signals.forever().next().unwrap_or(SIGTERM);
-    let name = if signal == SIGINT {
-        "SIGINT"
-    } else {
-        "SIGTERM"
-    };
-    info!("{name} received: finishing requests in flight (send it again to exit at once)");
-    arm_second_signal()?;
-    server.stop_accepting();
-    let _ = state
-        .stop_by
-        .set(Instant::now() + Duration::from_secs(args.shutdown_timeout));
-    for w in workers {
-        if w.join().is_err() {
-            error!("a worker thread panicked");
+impl Running {
+    /// Stops accepting, answers what is queued or in flight (giving up after `grace`), then
+    /// closes the database: its WAL synced, its lock released.
+    pub fn shutdown(self, grace: Duration) -> anyhow::Result<()> {
+        self.server.stop_accepting();
+        let _ = self.state.stop_by.set(Instant::now() + grace);
+        for w in self.workers {
+            if w.join().is_err() {
+                error!("a worker thread panicked");
+            }
         }
+        drop(self.server);
+        let state = Arc::into_inner(self.state)
+            .ok_or_else(|| anyhow!("a worker still holds the database"))?;
+        state.db.close().context("closing the database failed")
     }
-    drop(server);
-    let state =
-        Arc::into_inner(state).ok_or_else(|| anyhow!("a worker still holds the database"))?;
-    state.db.close().context("closing the database failed")?;
-    info!("database closed; bye");
-    Ok(0)
 }
 
 /// A second SIGINT or SIGTERM during shutdown ends the process at once (status 130).

@@ -1,0 +1,96 @@
+//! Raw bytes sent to a running `lsmdb serve` (RELIABILITY.md T13): the server here is the
+//! binary's own serve module, compiled as it is and run in this process, so libFuzzer sees
+//! the coverage of the patched tiny_http's request parser, the routing, the query and body
+//! decoding and the engine calls behind them.
+//!
+//! Each input goes over a fresh connection, whose write side is then shut. Whatever the
+//! bytes, every reply must be a well-formed HTTP/1.x status line, never a 5xx (505, the
+//! standard answer to an HTTP version other than 1.x, aside), and the server must go on
+//! answering: the next input would fail to connect or time out otherwise.
+#![no_main]
+
+#[allow(dead_code)]
+#[path = "../../src/bin/lsmdb/format.rs"]
+mod format;
+#[allow(dead_code)]
+#[path = "../../src/bin/lsmdb/serve/mod.rs"]
+mod serve;
+
+use std::io::{Read, Write};
+use std::net::{Shutdown, TcpListener, TcpStream};
+use std::sync::LazyLock;
+use std::time::Duration;
+
+// Serves until the process ends; held in a static so that nothing of it counts as a leak.
+static SERVER: LazyLock<serve::Running> = LazyLock::new(|| {
+    // Quiet: a request log line per input would drown libFuzzer's own output.
+    // SAFETY: set before any other thread of this process reads the environment.
+    unsafe { std::env::set_var("LOG_LEVEL", "ERROR") };
+    serve::log::init();
+    let dir = tempfile::tempdir().expect("temporary directory").keep();
+    let options = lsmdb::Options {
+        sync: lsmdb::SyncMode::None,
+        write_buffer_size: 1 << 20,
+        ..lsmdb::Options::default()
+    };
+    let db = lsmdb::Db::open(&dir, options).expect("open the database");
+    let listener = TcpListener::bind("127.0.0.1:0").expect("listen");
+    let args = serve::ServeArgs {
+        addr: String::new(),
+        threads: Some(2),
+        token: None,
+        max_body: 64 << 10,
+        timeout: 2,
+        body_timeout: 2,
+        shutdown_timeout: 1,
+    };
+    serve::start(db, listener, &args, None).expect("start the server")
+});
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| {
+    let mut conn = TcpStream::connect(SERVER.local).expect("the server stopped accepting connections");
+    conn.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    // The server may close before reading everything (a bad request line, say): not a failure.
+    let _ = conn.write_all(data);
+    let _ = conn.shutdown(Shutdown::Write);
+    let mut reply = Vec::new();
+    if let Err(e) = conn.read_to_end(&mut reply) {
+        assert!(
+            e.kind() == std::io::ErrorKind::ConnectionReset,
+            "reading the reply failed: {e} (server hung?)"
+        );
+    }
+    // Pipelined requests get one reply each: walk them by their heads and Content-Length.
+    let mut rest = &reply[..];
+    while !rest.is_empty() {
+        let head_end = find(rest, b"\r\n\r\n").expect("a reply head ends with a blank line");
+        let head = std::str::from_utf8(&rest[..head_end]).expect("an ASCII reply head");
+        let mut lines = head.split("\r\n");
+        let status = lines.next().unwrap_or_default();
+        let code: u16 = status
+            .strip_prefix("HTTP/1.")
+            .and_then(|s| s.split(' ').nth(1))
+            .and_then(|c| c.parse().ok())
+            .unwrap_or_else(|| panic!("malformed status line {status:?}"));
+        assert!(
+            (100..500).contains(&code) || code == 505,
+            "bad input got {status:?}"
+        );
+        let length = lines.find_map(|l| {
+            let (name, value) = l.split_once(':')?;
+            name.eq_ignore_ascii_case("content-length")
+                .then(|| value.trim().parse::<usize>().expect("a numeric Content-Length"))
+        });
+        let body_start = head_end + 4;
+        rest = match (code, length) {
+            (100, _) => &rest[body_start..],
+            (_, Some(n)) => rest.get(body_start + n..).expect("a body as long as announced"),
+            // No length: the body runs to the end of the connection.
+            (_, None) => break,
+        };
+    }
+});
+
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
+}
