@@ -13,6 +13,7 @@ use std::thread;
 use std::time::Duration;
 
 use common::http::{Conn, Server};
+use serde_json::json;
 
 fn short_timeouts(dir: &std::path::Path) -> Server {
     Server::start(dir, &["--timeout", "1", "--body-timeout", "2"])
@@ -118,6 +119,31 @@ fn malformed_requests_get_json_errors_and_the_server_goes_on() {
         );
     }
     assert_eq!(server.get("/health").status, 200);
+}
+
+#[test]
+fn a_refused_request_is_answered_after_the_requests_pipelined_before_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = short_timeouts(dir.path());
+    for refused in [
+        "GET /health HTTP/1.1\r\nExpect: tea\r\n\r\n",
+        "PUT /keys HTTP/1.1\r\nContent-Length: x\r\n\r\n",
+    ] {
+        let mut conn = server.connect();
+        conn.send(format!("GET /keys?key=k HTTP/1.1\r\n\r\n{refused}").as_bytes());
+        let first = conn.read_response().unwrap();
+        assert_eq!(
+            first.status, 200,
+            "{refused:?}: the first reply is the GET's"
+        );
+        assert_eq!(first.json(), json!({"key": "k", "value": null}));
+        let second = conn.read_response().unwrap();
+        assert!(
+            second.status == 417 || second.status == 400,
+            "{refused:?}: {second:?}"
+        );
+        assert!(conn.is_closed_by_server());
+    }
 }
 
 #[test]

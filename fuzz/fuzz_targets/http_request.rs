@@ -81,10 +81,14 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
             name.eq_ignore_ascii_case("content-length")
                 .then(|| value.trim().parse::<usize>().expect("a numeric Content-Length"))
         });
-        let body_start = head_end + 4;
+        let after_head = &rest[head_end + 4..];
+        // A reply to HEAD announces its length but sends no body; every body the server
+        // sends is JSON or Prometheus text, which never starts like a status line.
+        let bodiless = after_head.is_empty() || after_head.starts_with(b"HTTP/1.");
         rest = match (code, length) {
-            (100, _) => &rest[body_start..],
-            (_, Some(n)) => rest.get(body_start + n..).expect("a body as long as announced"),
+            (100, _) => after_head,
+            (_, Some(_)) if bodiless => after_head,
+            (_, Some(n)) => after_head.get(n..).expect("a body as long as announced"),
             // No length: the body runs to the end of the connection.
             (_, None) => break,
         };

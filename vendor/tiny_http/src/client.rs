@@ -12,7 +12,7 @@ use std::sync::mpsc::Receiver;
 use crate::common::{HTTPVersion, Method};
 use crate::{Header, Response, StatusCode};
 use crate::util::RefinedTcpStream;
-use crate::util::{SequentialReader, SequentialReaderBuilder, SequentialWriterBuilder};
+use crate::util::{SequentialReader, SequentialReaderBuilder, SequentialWriter, SequentialWriterBuilder};
 use crate::Request;
 
 /// A ClientConnection is an object that will store a socket to a client
@@ -41,6 +41,9 @@ pub struct ClientConnection {
     // lsmdb patch: tells, once the previous request is dropped, whether its body was read to
     // the end; if not, the stream is mid-body and no further request can be parsed from it
     previous_body_done: Option<Receiver<bool>>,
+    // lsmdb patch: the writer of a request that `read` refused after taking its place in
+    // the sequence of replies; the refusal goes through it, after the earlier replies.
+    refused_writer: Option<SequentialWriter<BufWriter<RefinedTcpStream>>>,
 
     // lsmdb patch: bytes of the current request's head read so far, to tell an idle
     // keep-alive connection (closed quietly on timeout) from a stalled request (408)
@@ -104,6 +107,7 @@ impl ClientConnection {
             no_more_requests: false,
             secure,
             previous_body_done: None,
+            refused_writer: None,
             head_bytes: 0,
         }
     }
@@ -213,8 +217,9 @@ impl ClientConnection {
             data_source,
             writer,
         )
-        .map_err(|e| {
+        .map_err(|(e, writer)| {
             use crate::request;
+            self.refused_writer = Some(writer);
             match e {
                 request::RequestCreationError::CreationIoError(e) => ReadError::ReadIoError(e),
                 request::RequestCreationError::ExpectationFailed => {
@@ -285,7 +290,10 @@ impl Iterator for ClientConnection {
             let rq = match refusal {
                 Ok(rq) => rq,
                 Err((ver, status, message)) => {
-                    let writer = self.sink.next().unwrap();
+                    let writer = match self.refused_writer.take() {
+                        Some(writer) => writer,
+                        None => self.sink.next().unwrap(),
+                    };
                     let do_not_send_body = false;
                     error_reply(status, message)
                         .raw_print(writer, ver, &[], do_not_send_body, None)

@@ -139,6 +139,10 @@ impl From<IoError> for RequestCreationError {
 /// It is the responsibility of the `Request` to read only the data of the request and not further.
 ///
 /// The `Write` object will be used by the `Request` to write the response.
+///
+/// lsmdb patch: a refused request gives its writer back with the error. The refusal must be
+/// written through it: it is this request's place in the connection's sequence of replies,
+/// and a writer taken afresh would not wait for the replies to the requests before it.
 #[allow(clippy::too_many_arguments)]
 pub fn new_request<R, W>(
     secure: bool,
@@ -149,7 +153,7 @@ pub fn new_request<R, W>(
     remote_addr: Option<SocketAddr>,
     mut source_data: R,
     writer: W,
-) -> Result<NewRequest, RequestCreationError>
+) -> Result<NewRequest, (RequestCreationError, W)>
 where
     R: Read + Send + 'static,
     W: Write + Send + 'static,
@@ -173,7 +177,7 @@ where
         match lengths.next() {
             None => None,
             Some(Ok(first)) if lengths.all(|l| l.ok() == Some(first)) => Some(first),
-            Some(_) => return Err(RequestCreationError::BadContentLength),
+            Some(_) => return Err((RequestCreationError::BadContentLength, writer)),
         }
     };
 
@@ -186,7 +190,7 @@ where
         {
             None => false,
             Some(v) if v.eq_ignore_ascii_case("100-continue") => true,
-            _ => return Err(RequestCreationError::ExpectationFailed),
+            _ => return Err((RequestCreationError::ExpectationFailed, writer)),
         }
     };
 
@@ -218,13 +222,16 @@ where
             let mut offset = 0;
 
             while offset != content_length {
-                let read = source_data.read(&mut buffer[offset..])?;
+                let read = match source_data.read(&mut buffer[offset..]) {
+                    Ok(read) => read,
+                    Err(e) => return Err((RequestCreationError::CreationIoError(e), writer)),
+                };
                 if read == 0 {
                     // the socket returned EOF, but we were before the expected content-length
                     // aborting
                     let info = "Connection has been closed before we received enough data";
                     let err = IoError::new(ErrorKind::ConnectionAborted, info);
-                    return Err(RequestCreationError::CreationIoError(err));
+                    return Err((RequestCreationError::CreationIoError(err), writer));
                 }
 
                 offset += read;
