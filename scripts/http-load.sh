@@ -5,8 +5,9 @@
 # (release build, default sync mode: every PUT is durable before its reply), and the same GET
 # load against examples/http_baseline.rs (a bare tiny_http server answering with a constant),
 # then prints a Markdown table with the lsmdb/baseline ratio for GET. Any socket error or non-2xx
-# reply fails the run. Each figure is the best of ROUNDS runs, lsmdb and the baseline taking
-# turns, so that load from other processes on the machine skews the ratio less.
+# reply fails the run. Each figure is the median of ROUNDS runs (by requests/s, with that
+# run's p99), lsmdb and the baseline taking turns, so that load from other processes on the
+# machine skews the ratio less.
 #
 # Usage: scripts/http-load.sh            # 3 rounds of 5 s runs, about 2.5 minutes in all
 #        DURATION=10 ROUNDS=5 THREADS=4 scripts/http-load.sh
@@ -55,13 +56,9 @@ address() {
     exit 2
 }
 
-# Keeps the better of two "requests/s p99" results.
-best() {
-    if [[ -z $1 ]] || (($(cut -d' ' -f1 <<<"$2") > $(cut -d' ' -f1 <<<"$1"))); then
-        echo "$2"
-    else
-        echo "$1"
-    fi
+# The median by requests/s of "requests/s p99" lines on stdin (the upper one of an even count).
+median() {
+    sort -n | awk '{ line[NR] = $0 } END { print line[int(NR / 2) + 1] }'
 }
 
 # Runs wrk; prints "requests/s p99" and fails on any error it reports.
@@ -100,28 +97,25 @@ lsmdb_addr=$(address "$work/lsmdb.log")
 base_addr=$(address "$work/baseline.log")
 curl -sf -X PUT "http://$lsmdb_addr/keys" -d "{\"key\":\"bench\",\"value\":\"$VALUE\"}" >/dev/null
 
-echo "wrk, best of $ROUNDS runs of ${DURATION}s, $THREADS server worker threads, $(nproc) cores, loopback" >&2
+echo "wrk, median of $ROUNDS runs of ${DURATION}s, $THREADS server worker threads, $(nproc) cores, loopback" >&2
 printf '| route | connections | lsmdb req/s | lsmdb p99 | baseline req/s | baseline p99 | lsmdb/baseline |\n'
 printf '|---|---:|---:|---:|---:|---:|---:|\n'
 for c in "${CONNECTIONS[@]}"; do
-    l="" b=""
+    : >"$work/l" && : >"$work/b"
     for _ in $(seq "$ROUNDS"); do
-        res=$(load "$c" "http://$lsmdb_addr/keys?key=bench")
-        l=$(best "$l" "$res")
-        res=$(load "$c" "http://$base_addr/keys?key=bench")
-        b=$(best "$b" "$res")
+        load "$c" "http://$lsmdb_addr/keys?key=bench" >>"$work/l"
+        load "$c" "http://$base_addr/keys?key=bench" >>"$work/b"
     done
-    read -r l_rps l_p99 <<<"$l"
-    read -r b_rps b_p99 <<<"$b"
+    read -r l_rps l_p99 < <(median <"$work/l")
+    read -r b_rps b_p99 < <(median <"$work/b")
     ratio=$(awk -v a="$l_rps" -v b="$b_rps" 'BEGIN {printf "%.2f", a / b}')
     printf '| GET /keys | %d | %d | %s | %d | %s | %s |\n' "$c" "$l_rps" "$l_p99" "$b_rps" "$b_p99" "$ratio"
 done
 for c in "${CONNECTIONS[@]}"; do
-    l=""
+    : >"$work/l"
     for _ in $(seq "$ROUNDS"); do
-        res=$(load "$c" "http://$lsmdb_addr/keys" "$work/put.lua")
-        l=$(best "$l" "$res")
+        load "$c" "http://$lsmdb_addr/keys" "$work/put.lua" >>"$work/l"
     done
-    read -r l_rps l_p99 <<<"$l"
+    read -r l_rps l_p99 < <(median <"$work/l")
     printf '| PUT /keys (sync always) | %d | %d | %s | | | |\n' "$c" "$l_rps" "$l_p99"
 done
