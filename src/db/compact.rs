@@ -112,11 +112,13 @@ impl DbInner {
             self.stop_writes(format!("manifest update failed: {e}"));
             return Err(e);
         }
+        // Published before the manifest lock is released: a flush that logs its edit after
+        // this one must also publish after it, or its table would vanish from reads.
         let version = versions.current();
-        drop(versions);
         self.install_super_version(|sv| {
             super_version(Arc::clone(&sv.mem), sv.imms.clone(), version, &self.opts)
         });
+        drop(versions);
         let counters = &self.counters;
         if c.trivial_move {
             counters.trivial_moves.fetch_add(1, Ordering::Relaxed);

@@ -148,8 +148,11 @@ impl DbInner {
             self.stop_writes(format!("manifest update failed: {e}"));
             return Err(e);
         }
+        // Published before the manifest lock is released, so super-versions follow the
+        // manifest's order. Otherwise a compaction that logged its edit before this one but
+        // published after it would put back a version without the new table, after this
+        // flush had already dropped the memtable that held its keys: reads would miss them.
         let version = versions.current();
-        drop(versions);
         self.install_super_version(|sv| {
             let imms = sv
                 .imms
@@ -159,6 +162,7 @@ impl DbInner {
                 .collect();
             super_version(Arc::clone(&sv.mem), imms, version, &self.opts)
         });
+        drop(versions);
         self.counters.flushes.fetch_add(1, Ordering::Relaxed);
         self.remove_obsolete_wals(log_number);
         self.wake_background(true);
