@@ -75,6 +75,16 @@ fn reads_stay_correct_while_the_writer_flushes_and_compacts() {
             }
         })
     };
+    // "counter" exists once the first round is done; on a loaded machine the writer thread
+    // may not even have started when the first reader would run.
+    let started = std::time::Instant::now();
+    while acked.load(Ordering::Acquire) == 0 {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(30),
+            "the writer made no round"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
     for _ in 0..15 {
         let before = acked.load(Ordering::Acquire);
         let out = lsmdb(dir.path()).args(["get", "counter"]).output().unwrap();

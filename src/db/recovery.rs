@@ -327,8 +327,10 @@ fn remove_orphans(
     Ok(())
 }
 
-/// How many times a secondary open starts over when the writer deletes a file under it.
-const SECONDARY_ATTEMPTS: usize = 10;
+/// How many times a secondary open starts over when the writer deletes a file under it or
+/// changes the manifest while it reads: a writer with small memtables under load does so
+/// every few milliseconds.
+const SECONDARY_ATTEMPTS: usize = 50;
 
 pub(crate) fn open_secondary(dir: &Path, opts: Options, holder: Option<Option<u32>>) -> Result<Db> {
     opts.validate()?;
@@ -340,25 +342,56 @@ pub(crate) fn open_secondary(dir: &Path, opts: Options, holder: Option<Option<u3
     }
     let mut attempt = 0;
     loop {
+        let last = attempt + 1 == SECONDARY_ATTEMPTS;
         match try_open_secondary(dir, &opts, holder) {
-            Err(e)
-                if (e.is_not_found() || e.is_corruption()) && attempt + 1 < SECONDARY_ATTEMPTS =>
-            {
-                // Either the writer removed a file we were about to read (a flush or
-                // compaction finished), or we copied a page of the WAL or manifest while the
-                // writer was filling it, and saw a half-written record before a whole one.
-                // Start over from the manifest it now names; damage that is still there
-                // after every attempt is real and reported.
-                attempt += 1;
-                std::thread::sleep(std::time::Duration::from_millis(5 * attempt as u64));
+            Ok(Some(db)) => return Ok(db),
+            // The writer logged a version edit while we read: what we replayed may miss a
+            // WAL it deleted after moving its data into a table our manifest did not name.
+            Ok(None) if !last => {}
+            Ok(None) => {
+                return Err(Error::InvalidArgument(format!(
+                    "the writer holding {} changed it during each of {SECONDARY_ATTEMPTS} \
+                     attempts to read a consistent state; try again",
+                    dir.display()
+                )));
             }
-            other => return other,
+            // Either the writer removed a file we were about to read (a flush or compaction
+            // finished), or we copied a page of the WAL or manifest while the writer was
+            // filling it, and saw a half-written record before a whole one. Start over from
+            // the manifest it now names; damage that is still there after every attempt is
+            // real and reported.
+            Err(e) if (e.is_not_found() || e.is_corruption()) && !last => {}
+            Err(e) => return Err(e),
         }
+        attempt += 1;
+        std::thread::sleep(std::time::Duration::from_millis(
+            (2 * attempt as u64).min(20),
+        ));
     }
 }
 
-fn try_open_secondary(dir: &Path, opts: &Options, holder: Option<Option<u32>>) -> Result<Db> {
+/// Which manifest CURRENT names and how long it is: equal before and after an open means the
+/// writer logged no version edit in between.
+fn manifest_mark(fs: &dyn FileSystem, dir: &Path) -> Result<Option<(u64, u64)>> {
+    let Some((number, path)) = manifest::read_current(fs, dir)? else {
+        return Ok(None);
+    };
+    let len = fs
+        .open_read(&path)
+        .and_then(|f| f.len())
+        .ctx("read manifest", &path)?;
+    Ok(Some((number, len)))
+}
+
+/// One attempt at a consistent read-only open; `None` if the writer changed the manifest
+/// meanwhile.
+fn try_open_secondary(
+    dir: &Path,
+    opts: &Options,
+    holder: Option<Option<u32>>,
+) -> Result<Option<Db>> {
     let fs = Arc::clone(&opts.fs);
+    let mark = manifest_mark(fs.as_ref(), dir)?;
     let (cache, ctx) = table_context(dir, opts, false);
     let (set, log_number, mut last_seq) = match VersionSet::recover(dir, Arc::clone(&ctx))? {
         Some((set, r)) => (set, r.log_number, r.last_sequence),
@@ -398,6 +431,9 @@ fn try_open_secondary(dir: &Path, opts: &Options, holder: Option<Option<u32>>) -
     for f in version.levels.iter().flatten() {
         f.table()?;
     }
+    if manifest_mark(fs.as_ref(), dir)? != mark {
+        return Ok(None);
+    }
     let sv = super_version(mem, Vec::new(), version, opts);
     let placeholder = Arc::new(WalHandle {
         number: 0,
@@ -432,7 +468,7 @@ fn try_open_secondary(dir: &Path, opts: &Options, holder: Option<Option<u32>>) -
         shutting_down: AtomicBool::new(false),
         opts: opts.clone(),
     };
-    Ok(Db::from_inner(Arc::new(inner)))
+    Ok(Some(Db::from_inner(Arc::new(inner))))
 }
 
 /// A WAL handle for a secondary reader, which never writes.
