@@ -275,6 +275,11 @@ impl Conn {
     }
 
     /// True when the server has closed the connection (reads end of stream).
+    /// Reads until the server closes; an error here is a reset, not a close.
+    pub fn read_to_end(&mut self, rest: &mut Vec<u8>) -> std::io::Result<usize> {
+        self.reader.read_to_end(rest)
+    }
+
     pub fn is_closed_by_server(&mut self) -> bool {
         let mut buf = [0u8; 1];
         matches!(self.reader.read(&mut buf), Ok(0) | Err(_))

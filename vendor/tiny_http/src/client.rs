@@ -2,7 +2,7 @@ use ascii::AsciiString;
 
 use std::io::Error as IoError;
 use std::io::Result as IoResult;
-use std::io::{BufReader, BufWriter, ErrorKind, Read};
+use std::io::{BufReader, BufWriter, ErrorKind, Read, Write};
 
 use std::net::SocketAddr;
 use std::str::FromStr;
@@ -155,6 +155,42 @@ impl ClientConnection {
 
     /// Reads a request from the stream.
     /// Blocks until the header has been read.
+    /// lsmdb patch: a lingering close, as other servers do. Closing a socket with input still
+    /// unread (the rest of a refused request, a body the handler did not want, requests
+    /// pipelined after them) makes the kernel reset the connection, and a reset can destroy
+    /// the last reply on its way to the client. So the write half is shut first, which tells
+    /// the client the replies are over, and input is read and dropped until the client
+    /// closes: at most 64 KiB and about a second, so a client that keeps sending cannot hold
+    /// the thread.
+    fn linger(&mut self) {
+        const MAX_BYTES: usize = 64 * 1024;
+        const MAX_TIME: std::time::Duration = std::time::Duration::from_secs(1);
+        // A writer of our own waits its turn: the reply before it (whose body reader may
+        // have been dropped before the reply was written) must be out before the write half
+        // is shut.
+        let mut last = self.sink.next().unwrap();
+        if last.flush().is_err() {
+            return;
+        }
+        let ended = self.sink.with_writer(|w| {
+            w.flush()?;
+            w.get_mut().end_writes(std::time::Duration::from_millis(200))
+        });
+        drop(last);
+        if ended.is_err() {
+            return;
+        }
+        let started = std::time::Instant::now();
+        let mut buf = [0u8; 8192];
+        let mut dropped = 0;
+        while dropped < MAX_BYTES && started.elapsed() < MAX_TIME {
+            match self.next_header_source.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => dropped += n,
+            }
+        }
+    }
+
     fn read(&mut self) -> Result<Request, ReadError> {
         let (method, path, version, headers) = {
             // reading the request line
@@ -254,6 +290,7 @@ impl Iterator for ClientConnection {
         // the rest must not be parsed as a request, so the connection closes.
         if let Some(done) = self.previous_body_done.take() {
             if done.recv() != Ok(true) {
+                self.linger();
                 return None;
             }
         }
@@ -298,6 +335,7 @@ impl Iterator for ClientConnection {
                     error_reply(status, message)
                         .raw_print(writer, ver, &[], do_not_send_body, None)
                         .ok();
+                    self.linger();
                     return None;
                 }
             };

@@ -111,6 +111,15 @@ impl Connection {
         }
     }
 
+    /// lsmdb patch: bounds each read on the socket (for the lingering close in `client.rs`).
+    pub(crate) fn set_read_timeout(&self, timeout: std::time::Duration) -> std::io::Result<()> {
+        match self {
+            Self::Tcp(s) => s.set_read_timeout(Some(timeout)),
+            #[cfg(unix)]
+            Self::Unix(s) => s.set_read_timeout(Some(timeout)),
+        }
+    }
+
     pub(crate) fn try_clone(&self) -> std::io::Result<Self> {
         match self {
             Self::Tcp(s) => s.try_clone().map(Self::from),

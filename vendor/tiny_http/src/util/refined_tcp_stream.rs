@@ -121,6 +121,20 @@ impl RefinedTcpStream {
     pub(crate) fn peer_addr(&mut self) -> IoResult<Option<SocketAddr>> {
         self.stream.peer_addr()
     }
+
+    /// lsmdb patch: the start of a lingering close. Ends the replies (the client sees the
+    /// connection's end after the last one) and bounds how long each later read may wait;
+    /// the read half shares the socket, so it shares the timeout.
+    pub(crate) fn end_writes(&mut self, read_timeout: std::time::Duration) -> IoResult<()> {
+        match &self.stream {
+            Stream::Http(connection) => {
+                connection.set_read_timeout(read_timeout)?;
+                connection.shutdown(Shutdown::Write)
+            }
+            #[cfg(any(feature = "ssl-openssl", feature = "ssl-rustls"))]
+            Stream::Https(_) => Ok(()),
+        }
+    }
 }
 
 impl Drop for RefinedTcpStream {
