@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# RELIABILITY.md T14: fill the WAL to its cap (64 MiB, the memtable size), SIGKILL the
+# RELIABILITY.md T14: fill the WAL to its cap (about the memtable size, 32 MiB), SIGKILL the
 # writer, and time the reopen; once with no history and once after four memtables' worth
 # of tables. Prints the times; nothing is asserted on them.
 set -euo pipefail

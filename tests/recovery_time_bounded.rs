@@ -1,4 +1,4 @@
-//! RELIABILITY.md T14: a child fills the WAL to its cap (the memtable size, 64 MiB by
+//! RELIABILITY.md T14: a child fills the WAL to its cap (the memtable size, 32 MiB by
 //! default) under sync `none`, after 0 or several memtables' worth of history flushed to
 //! tables, and is SIGKILLed; the parent times the reopen. The time is printed, not asserted
 //! (scripts/recovery_time.sh runs it in release); what is asserted is that every write the
