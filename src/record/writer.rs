@@ -17,14 +17,8 @@ impl Writer {
     /// Creates `path` with its header. Nothing is synced: the caller syncs the file and its
     /// directory before relying on it.
     pub(crate) fn create(fs: &dyn FileSystem, path: &Path, kind: FileKind) -> Result<Writer> {
-        let file: Arc<dyn WritableFile> = fs.create(path).ctx("create", path)?.into();
-        let header = encode_header(kind);
-        file.append(&header).ctx("write header of", path)?;
-        Ok(Writer {
-            file,
-            path: path.to_path_buf(),
-            len: header.len() as u64,
-        })
+        let file = fs.create(path).ctx("create", path)?;
+        Writer::with_header(file.into(), path, kind)
     }
 
     /// Creates a log (the WAL) with its header: a file for many small appends, which the
@@ -35,7 +29,12 @@ impl Writer {
         kind: FileKind,
         opts: &LogOptions,
     ) -> Result<Writer> {
-        let file: Arc<dyn WritableFile> = fs.create_log(path, opts).ctx("create", path)?.into();
+        let file = fs.create_log(path, opts).ctx("create", path)?;
+        Writer::with_header(file.into(), path, kind)
+    }
+
+    /// Starts a new record file: its header, then records.
+    fn with_header(file: Arc<dyn WritableFile>, path: &Path, kind: FileKind) -> Result<Writer> {
         let header = encode_header(kind);
         file.append(&header).ctx("write header of", path)?;
         Ok(Writer {

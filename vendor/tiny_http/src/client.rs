@@ -172,10 +172,9 @@ impl ClientConnection {
         if last.flush().is_err() {
             return;
         }
-        let ended = self.sink.with_writer(|w| {
-            w.flush()?;
-            w.get_mut().end_writes(std::time::Duration::from_millis(200))
-        });
+        let ended = self
+            .sink
+            .with_writer(|w| w.get_mut().end_writes(std::time::Duration::from_millis(200)));
         drop(last);
         if ended.is_err() {
             return;
