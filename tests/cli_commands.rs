@@ -176,6 +176,14 @@ fn batch_applies_json_and_tab_separated_input() {
         .args(["get", "k2"])
         .assert()
         .stdout("v\ttwo\n");
+    // Unlike the HTTP route (which keeps the seed's 400), the CLI takes an empty batch as a
+    // no-op, as the library does.
+    lsmdb(dir.path())
+        .arg("batch")
+        .write_stdin(r#"{"keys":[],"values":[]}"#)
+        .assert()
+        .success()
+        .stdout("OK (0 operations)\n");
 }
 
 #[test]

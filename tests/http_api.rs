@@ -155,7 +155,17 @@ fn bad_requests_get_a_json_error_that_says_what_is_wrong() {
         (
             batch(r#"{"keys":["a"],"values":[]}"#),
             400,
-            "\"keys\" has 1 items but \"values\" has 0",
+            "\"keys\" and \"values\" must have the same length (\"keys\" has 1 item, \"values\" has 0 items)",
+        ),
+        (
+            batch(r#"{"keys":["a","b"],"values":["1"]}"#),
+            400,
+            "must have the same length (\"keys\" has 2 items, \"values\" has 1 item)",
+        ),
+        (
+            batch(r#"{"keys":[],"values":[]}"#),
+            400,
+            "\"keys\" is empty",
         ),
         (
             batch(r#"{"keys":"a","values":["1"]}"#),

@@ -97,6 +97,14 @@ pub fn parse_batch(input: &[u8]) -> Result<Entries, String> {
     }
 }
 
+fn items(n: usize) -> String {
+    if n == 1 {
+        "1 item".into()
+    } else {
+        format!("{n} items")
+    }
+}
+
 /// Parses the JSON batch body, naming the field at fault.
 pub fn parse_batch_json(body: &Value) -> Result<Entries, String> {
     let obj = body
@@ -114,9 +122,9 @@ pub fn parse_batch_json(body: &Value) -> Result<Entries, String> {
         .ok_or("\"values\" must be an array of strings")?;
     if keys.len() != values.len() {
         return Err(format!(
-            "\"keys\" has {} items but \"values\" has {}",
-            keys.len(),
-            values.len()
+            "\"keys\" and \"values\" must have the same length (\"keys\" has {}, \"values\" has {})",
+            items(keys.len()),
+            items(values.len())
         ));
     }
     keys.iter()

@@ -162,6 +162,13 @@ fn batch(state: &State, body: &[u8]) -> Result<Reply, HttpError> {
     let body: Value = serde_json::from_slice(body)
         .map_err(|e| HttpError::bad_request(format!("malformed JSON: {e}")))?;
     let entries = format::parse_batch_json(&body).map_err(HttpError::bad_request)?;
+    // The seed refuses an empty batch, and its clients rely on the 400; the library and the
+    // CLI take one as a no-op.
+    if entries.is_empty() {
+        return Err(HttpError::bad_request(
+            "\"keys\" is empty; a batch needs at least one entry",
+        ));
+    }
     // One WAL record and one sync for the whole batch: all of it survives a crash or none.
     state
         .db
