@@ -189,7 +189,10 @@ mod tests {
             vec![(b"a".to_vec(), Some(b"1".to_vec())), (b"b".to_vec(), None)]
         );
         let cases: [(&[u8], &str); 6] = [
-            (br#"{"keys":["a"],"values":[]}"#, "has 1 items"),
+            (
+                br#"{"keys":["a"],"values":[]}"#,
+                "same length (\"keys\" has 1 item",
+            ),
             (br#"{"keys":["a"]}"#, "missing field \"values\""),
             (
                 br#"{"keys":[1],"values":["x"]}"#,
