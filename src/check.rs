@@ -10,8 +10,9 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
-use crate::db::{CheckReport, FileType, live_wals, parse_file_name};
+use crate::db::CheckReport;
 use crate::error::{Error, IoContext, Result};
+use crate::filename::{self, FileType};
 use crate::key;
 use crate::manifest::{self, MANIFEST_KIND, VersionEdit};
 use crate::options::Options;
@@ -155,13 +156,13 @@ fn check_manifest(
     out: &mut DirCheck,
 ) -> Option<(VersionSet, u64)> {
     let fs = ctx.fs.as_ref();
-    let current = dir.join(manifest::CURRENT);
+    let current = filename::current_path(dir);
     let path = match manifest::read_current(fs, dir) {
         Ok(Some((_, path))) => path,
         Ok(None) => {
             let has_files = names.iter().any(|n| {
                 matches!(
-                    parse_file_name(n),
+                    filename::parse(n),
                     Some(FileType::Table(_) | FileType::Wal(_))
                 )
             });
@@ -239,16 +240,9 @@ fn unnamed_tables(
     named: &HashSet<u64>,
     ctx: &Arc<TableContext>,
 ) -> Vec<Arc<FileMeta>> {
-    let mut numbers: Vec<u64> = names
-        .iter()
-        .filter_map(|n| match parse_file_name(n) {
-            Some(FileType::Table(t)) if !named.contains(&t) => Some(t),
-            _ => None,
-        })
-        .collect();
-    numbers.sort_unstable();
-    numbers
+    filename::tables(names)
         .into_iter()
+        .filter(|t| !named.contains(t))
         .map(|number| Arc::new(FileMeta::unknown(number, ctx)))
         .collect()
 }
@@ -334,10 +328,10 @@ pub(crate) fn check_table(table: &Arc<Table>) -> TableCheck {
 /// Checks every live WAL record by record. A torn tail of the newest WAL is a crash's
 /// unacknowledged write, not damage.
 fn check_wals(dir: &Path, opts: &Options, names: &[String], log_number: u64, out: &mut DirCheck) {
-    let wals = live_wals(names, 0);
+    let wals = filename::live_wals(names, 0);
     let newest = wals.last().copied();
     for number in wals {
-        let path = wal::wal_path(dir, number);
+        let path = filename::wal_path(dir, number);
         if number < log_number {
             out.notes.push(format!(
                 "{} is older than the manifest's log number (the next open removes it)",

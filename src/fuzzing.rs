@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 use crate::batch::Payload;
 use crate::cache::BlockCache;
+use crate::filename;
 use crate::fs::{FileSystem, RandomAccessFile, WritableFile};
 use crate::iter::InternalIterator;
 use crate::key;
@@ -62,25 +63,28 @@ pub fn manifest(data: &[u8]) {
         let _ = VersionEdit::decode(edit);
         return;
     }
+    let dir = Path::new("db");
+    let path = filename::manifest_path(dir, 1);
     let fs = Arc::new(MemFs::default());
-    fs.add("db/CURRENT", b"MANIFEST-000001\n");
-    fs.add("db/MANIFEST-000001", data);
-    let _ = record::scan(data, Path::new("m"), MANIFEST_KIND, true, |_, p| {
+    fs.add(&filename::current_path(dir), b"MANIFEST-000001\n");
+    fs.add(&path, data);
+    let _ = record::scan(data, &path, MANIFEST_KIND, true, |_, p| {
         let _ = VersionEdit::decode(p);
         Ok(())
     });
-    let _ = manifest::read_edits(fs.as_ref(), Path::new("db/MANIFEST-000001"));
-    let ctx = TableContext::read_only(fs, Path::new("db"));
-    let _ = VersionSet::recover(Path::new("db"), ctx);
+    let _ = manifest::read_edits(fs.as_ref(), &path);
+    let ctx = TableContext::read_only(fs, dir);
+    let _ = VersionSet::recover(dir, ctx);
 }
 
 /// A table opened from arbitrary bytes (footer, index, filter, properties), then scanned,
 /// searched and verified block by block.
 pub fn table(data: &[u8]) {
+    let path = filename::table_path(Path::new(""), 1);
     let fs = MemFs::default();
-    fs.add("000001.sst", data);
+    fs.add(&path, data);
     let cache = Arc::new(BlockCache::new(1 << 20));
-    let Ok(table) = Table::open(&fs, Path::new("000001.sst"), 1, cache) else {
+    let Ok(table) = Table::open(&fs, &path, 1, cache) else {
         return;
     };
     let table = Arc::new(table);
@@ -150,10 +154,10 @@ struct MemFs {
 }
 
 impl MemFs {
-    fn add(&self, path: &str, data: &[u8]) {
+    fn add(&self, path: &Path, data: &[u8]) {
         self.files
             .lock()
-            .insert(PathBuf::from(path), Arc::new(data.to_vec()));
+            .insert(path.to_path_buf(), Arc::new(data.to_vec()));
     }
 }
 
@@ -223,6 +227,7 @@ impl FileSystem for MemFs {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::filename::FileType;
 
     /// The targets run on real files and on damaged copies of them without panicking.
     #[test]
@@ -243,15 +248,11 @@ mod tests {
         for entry in std::fs::read_dir(dir.path()).unwrap() {
             let path = entry.unwrap().path();
             let data = std::fs::read(&path).unwrap();
-            let name = path.file_name().unwrap().to_str().unwrap().to_string();
-            let target: fn(&[u8]) = if name.ends_with(".wal") {
-                wal
-            } else if name.ends_with(".sst") {
-                table
-            } else if name.starts_with("MANIFEST") {
-                manifest
-            } else {
-                continue;
+            let target: fn(&[u8]) = match filename::parse_path(&path) {
+                Some(FileType::Wal(_)) => wal,
+                Some(FileType::Table(_)) => table,
+                Some(FileType::Manifest(_)) => manifest,
+                _ => continue,
             };
             target(&data);
             block(&data);

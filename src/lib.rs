@@ -29,6 +29,7 @@ mod compaction;
 mod db;
 mod error;
 pub mod fault;
+mod filename;
 pub mod fs;
 #[doc(hidden)]
 pub mod fuzzing;

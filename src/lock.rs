@@ -8,8 +8,7 @@ use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::Path;
 
 use crate::error::{Error, IoContext, Result};
-
-pub(crate) const LOCK_FILE: &str = "LOCK";
+use crate::filename;
 
 /// Holds the lock until dropped.
 #[derive(Debug)]
@@ -20,7 +19,7 @@ pub(crate) struct DirLock {
 impl DirLock {
     /// Takes the lock at once or fails with [`Error::Locked`]; it never waits.
     pub(crate) fn acquire(dir: &Path) -> Result<DirLock> {
-        let path = dir.join(LOCK_FILE);
+        let path = filename::lock_path(dir);
         let mut file = OpenOptions::new()
             .read(true)
             .write(true)
@@ -62,7 +61,7 @@ mod tests {
         let held = DirLock::acquire(dir.path()).unwrap();
         match DirLock::acquire(dir.path()) {
             Err(Error::Locked { path, holder_pid }) => {
-                assert_eq!(path, dir.path().join(LOCK_FILE));
+                assert_eq!(path, filename::lock_path(dir.path()));
                 assert_eq!(holder_pid, Some(std::process::id()));
             }
             other => panic!("expected Locked, got {other:?}"),

@@ -18,6 +18,7 @@ use std::path::{Path, PathBuf};
 
 use crate::coding::{Reader, put_length_prefixed, put_varint32, put_varint64};
 use crate::error::{Error, IoContext, Result};
+use crate::filename;
 use crate::fs::FileSystem;
 use crate::options::NUM_LEVELS;
 use crate::record::{self, FileKind};
@@ -28,8 +29,6 @@ pub(crate) const MANIFEST_KIND: FileKind = FileKind {
     name: "manifest",
     tail: record::Tail::CutShort,
 };
-
-pub(crate) const CURRENT: &str = "CURRENT";
 
 const TAG_LOG_NUMBER: u32 = 1;
 const TAG_NEXT_FILE: u32 = 2;
@@ -157,18 +156,9 @@ impl VersionEdit {
     }
 }
 
-pub(crate) fn manifest_name(number: u64) -> String {
-    format!("MANIFEST-{number:06}")
-}
-
-/// Parses a `MANIFEST-NNNNNN` file name.
-pub(crate) fn parse_manifest_name(name: &str) -> Option<u64> {
-    name.strip_prefix("MANIFEST-")?.parse().ok()
-}
-
 /// Reads CURRENT: the file name of the live manifest. `Ok(None)` if there is no CURRENT.
 pub(crate) fn read_current(fs: &dyn FileSystem, dir: &Path) -> Result<Option<(u64, PathBuf)>> {
-    let path = dir.join(CURRENT);
+    let path = filename::current_path(dir);
     if !fs.exists(&path) {
         return Ok(None);
     }
@@ -178,7 +168,7 @@ pub(crate) fn read_current(fs: &dyn FileSystem, dir: &Path) -> Result<Option<(u6
     let name = text
         .strip_suffix('\n')
         .ok_or_else(|| Error::corruption(&path, 0, "CURRENT does not end in a newline"))?;
-    let number = parse_manifest_name(name).ok_or_else(|| {
+    let number = filename::parse_manifest_name(name).ok_or_else(|| {
         Error::corruption(&path, 0, format!("CURRENT names {name:?}, not a manifest"))
     })?;
     Ok(Some((number, dir.join(name))))
@@ -187,13 +177,13 @@ pub(crate) fn read_current(fs: &dyn FileSystem, dir: &Path) -> Result<Option<(u6
 /// Points CURRENT at manifest `number`, atomically: write a temporary file, sync it, rename
 /// it over CURRENT, sync the directory.
 pub(crate) fn set_current(fs: &dyn FileSystem, dir: &Path, number: u64) -> Result<()> {
-    let tmp = dir.join(format!("{CURRENT}.{number:06}.tmp"));
+    let tmp = filename::current_temp_path(dir, number);
     let file = fs.create(&tmp).ctx("create", &tmp)?;
-    file.append(format!("{}\n", manifest_name(number)).as_bytes())
+    file.append(format!("{}\n", filename::manifest_name(number)).as_bytes())
         .ctx("write", &tmp)?;
     file.sync_data().ctx("sync", &tmp)?;
     drop(file);
-    let current = dir.join(CURRENT);
+    let current = filename::current_path(dir);
     fs.rename(&tmp, &current).ctx("rename to CURRENT", &tmp)?;
     fs.sync_dir(dir).ctx("sync directory", dir)
 }
@@ -272,7 +262,7 @@ mod tests {
         let (n, path) = read_current(&fs, dir.path()).unwrap().unwrap();
         assert_eq!(n, 42);
         assert_eq!(path, dir.path().join("MANIFEST-000042"));
-        std::fs::write(dir.path().join(CURRENT), "garbage").unwrap();
+        std::fs::write(filename::current_path(dir.path()), "garbage").unwrap();
         assert!(read_current(&fs, dir.path()).unwrap_err().is_corruption());
     }
 }

@@ -22,8 +22,9 @@ use serde::Serialize;
 use crate::cache::BlockCache;
 use crate::check::{Problem, check_dir, check_table};
 use crate::compaction::{self, CompactionEnv, picker};
-use crate::db::{FileType, live_wals, parse_file_name, table_options, write_level0_table};
+use crate::db::{table_options, write_level0_table};
 use crate::error::{Error, IoContext, Result};
+use crate::filename::{self, FileType};
 use crate::fs::FileSystem;
 use crate::iter::InternalIterator;
 use crate::key::{self, Kind};
@@ -33,7 +34,7 @@ use crate::memtable::Memtable;
 use crate::options::Options;
 use crate::record;
 use crate::sstable::{BlockIter, Table, TableBuilder};
-use crate::version::{FileMeta, TableContext, Version, VersionSet, table_path};
+use crate::version::{FileMeta, TableContext, Version, VersionSet};
 use crate::wal::{self, WAL_KIND};
 
 /// What [`repair_dir`] did.
@@ -77,12 +78,8 @@ pub fn repair_dir(dir: &Path, opts: &Options) -> Result<RepairReport> {
     let names = fs.list_dir(dir).ctx("list directory", dir)?;
     let ctx = TableContext::read_only(Arc::clone(&fs), dir);
     let mut set = VersionSet::new_empty(dir, Arc::clone(&ctx));
-    for n in &names {
-        if let Some(FileType::Wal(n) | FileType::Table(n) | FileType::Manifest(n)) =
-            parse_file_name(n)
-        {
-            set.numbers.mark_used(n);
-        }
+    for n in filename::numbers(&names) {
+        set.numbers.mark_used(n);
     }
     let (tables, log_number, mut last_seq) = match VersionSet::recover(dir, Arc::clone(&ctx)) {
         Ok(Some((old, r))) => {
@@ -96,14 +93,7 @@ pub fn repair_dir(dir: &Path, opts: &Options) -> Result<RepairReport> {
                  keys deleted long ago may reappear from obsolete files"
                     .into(),
             );
-            let all = names
-                .iter()
-                .filter_map(|n| match parse_file_name(n) {
-                    Some(FileType::Table(t)) => Some(t),
-                    _ => None,
-                })
-                .collect();
-            (all, 0, 0)
+            (filename::tables(&names), 0, 0)
         }
     };
 
@@ -174,7 +164,7 @@ struct Salvager<'a> {
 
 impl Salvager<'_> {
     fn table(&mut self, number: u64) -> Result<()> {
-        let path = table_path(self.dir, number);
+        let path = filename::table_path(self.dir, number);
         let table = match Table::open(self.fs, &path, number, Arc::new(BlockCache::new(0))) {
             Ok(t) => Arc::new(t),
             Err(e) => {
@@ -195,7 +185,7 @@ impl Salvager<'_> {
         self.damaged.insert(path.clone());
         // Copy the intact blocks into a new table, in order.
         let new_number = self.set.numbers.allocate();
-        let new_path = table_path(self.dir, new_number);
+        let new_path = filename::table_path(self.dir, new_number);
         let mut builder = TableBuilder::create(self.fs, &new_path, &table_options(self.opts))?;
         let mut last: Option<Vec<u8>> = None;
         let mut failed = None;
@@ -254,10 +244,10 @@ impl Salvager<'_> {
 
     /// Replays every intact record of the WALs at or above `log_number` into tables.
     fn wals(&mut self, names: &[String], log_number: u64) -> Result<()> {
-        let wals = live_wals(names, log_number);
+        let wals = filename::live_wals(names, log_number);
         let mut mem = Arc::new(Memtable::new(0, self.opts.write_buffer_size));
         for (i, &number) in wals.iter().enumerate() {
-            let path = wal::wal_path(self.dir, number);
+            let path = filename::wal_path(self.dir, number);
             let data = self.fs.read_all(&path).ctx("read WAL", &path)?;
             let mut dropped = Vec::new();
             let mut records = 0;
@@ -357,10 +347,10 @@ fn clean_up(
     damaged: &HashSet<PathBuf>,
     report: &mut RepairReport,
 ) -> Result<()> {
-    let lost = dir.join("lost");
+    let lost = filename::lost_dir(dir);
     for name in fs.list_dir(dir).ctx("list directory", dir)? {
         let path = dir.join(&name);
-        let replaced = match parse_file_name(&name) {
+        let replaced = match filename::parse(&name) {
             Some(FileType::Table(n)) => !live.contains(&n),
             Some(FileType::Wal(n)) => n < set.log_number(),
             Some(FileType::Manifest(n)) => n != set.manifest_number(),
@@ -370,7 +360,7 @@ fn clean_up(
         if !replaced {
             continue;
         }
-        let is_damaged_manifest = matches!(parse_file_name(&name), Some(FileType::Manifest(_)))
+        let is_damaged_manifest = matches!(filename::parse(&name), Some(FileType::Manifest(_)))
             && !report.rebuilt_from_manifest;
         if damaged.contains(&path) || is_damaged_manifest {
             fs.create_dir_all(&lost).ctx("create", &lost)?;

@@ -20,14 +20,6 @@ pub(crate) const WAL_KIND: FileKind = FileKind {
     tail: record::Tail::AnyDamage,
 };
 
-pub(crate) fn wal_name(number: u64) -> String {
-    format!("{number:06}.wal")
-}
-
-pub(crate) fn wal_path(dir: &Path, number: u64) -> PathBuf {
-    dir.join(wal_name(number))
-}
-
 /// The live WAL as the sync path sees it: the file to `fdatasync` and how much has been
 /// appended to it, so a sync knows what it covers.
 pub(crate) struct WalHandle {
@@ -132,7 +124,7 @@ mod tests {
         let mut data = record::encode_header(WAL_KIND).to_vec();
         record::encode_record(&mut data, &payload);
         let dir = tempfile::tempdir().unwrap();
-        let path = wal_path(dir.path(), 1);
+        let path = crate::filename::wal_path(dir.path(), 1);
         std::fs::write(&path, &data).unwrap();
         let result = replay(&OsFileSystem, &path, false, |_, _| Ok(()));
         assert!(result.is_err_and(|e| e.is_corruption()));

@@ -9,12 +9,13 @@ use std::sync::atomic::{AtomicBool, Ordering as AtomicOrdering};
 
 use super::Compaction;
 use crate::error::{Error, IoContext, Result};
+use crate::filename::table_path;
 use crate::fs::FileSystem;
 use crate::iter::{InternalIterator, MergingIter};
 use crate::key::{self, Kind, SeqNum};
 use crate::manifest::VersionEdit;
 use crate::sstable::{TableBuilder, TableOptions};
-use crate::version::{FileMeta, FileNumbers, TableContext, table_path};
+use crate::version::{FileMeta, FileNumbers, TableContext};
 
 /// Decides, entry by entry in internal-key order, which versions a flush or compaction may
 /// drop: a version hidden by a newer one of the same key that every snapshot can see, and a

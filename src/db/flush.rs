@@ -14,6 +14,7 @@ use std::time::Duration;
 use super::{DbInner, super_version};
 use crate::compaction::VersionFilter;
 use crate::error::{Error, IoContext, Result};
+use crate::filename::{self, FileType};
 use crate::fs::FileSystem;
 use crate::iter::InternalIterator;
 use crate::key::{self, SeqNum};
@@ -21,8 +22,7 @@ use crate::manifest::{NewFile, VersionEdit};
 use crate::memtable::Memtable;
 use crate::options::Options;
 use crate::sstable::{TableBuilder, TableOptions};
-use crate::version::{FileMeta, table_path};
-use crate::wal;
+use crate::version::FileMeta;
 
 pub(crate) fn table_options(opts: &Options) -> TableOptions {
     TableOptions {
@@ -43,7 +43,7 @@ pub(crate) fn write_level0_table(
     number: u64,
     smallest_snapshot: SeqNum,
 ) -> Result<Option<NewFile>> {
-    let path = table_path(dir, number);
+    let path = filename::table_path(dir, number);
     let result = (|| {
         let mut builder = TableBuilder::create(fs, &path, &table_options(opts))?;
         let mut filter = VersionFilter::new(smallest_snapshot);
@@ -177,12 +177,10 @@ impl DbInner {
             return;
         };
         for name in names {
-            if let Some(n) = name
-                .strip_suffix(".wal")
-                .and_then(|n| n.parse::<u64>().ok())
+            if let Some(FileType::Wal(n)) = filename::parse(&name)
                 && n < log_number
             {
-                let _ = fs.remove_file(&wal::wal_path(&self.dir, n));
+                let _ = fs.remove_file(&filename::wal_path(&self.dir, n));
             }
         }
     }

@@ -18,7 +18,6 @@ mod write;
 
 pub(crate) use flush::{table_options, write_level0_table};
 pub use read::Snapshot;
-pub(crate) use recovery::{FileType, live_wals, parse_file_name};
 pub use stats::{CacheStats, LevelStats, Stats};
 
 use std::collections::BTreeMap;

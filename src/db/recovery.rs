@@ -23,48 +23,16 @@ use super::write::{SyncState, WriteState};
 use super::{CheckReport, Db, DbInner, Mode, super_version};
 use crate::cache::BlockCache;
 use crate::error::{Error, IoContext, Result};
+use crate::filename::{self, FileType};
 use crate::fs::FileSystem;
 use crate::key::SeqNum;
-use crate::lock::{DirLock, LOCK_FILE};
+use crate::lock::DirLock;
 use crate::manifest::{self, VersionEdit};
 use crate::memtable::Memtable;
 use crate::options::Options;
 use crate::record::{self, HEADER_LEN};
 use crate::version::{FileMeta, TableContext, VersionSet};
 use crate::wal::{self, WAL_KIND, WalHandle};
-
-/// The kinds of files a database directory holds.
-#[derive(Debug, PartialEq, Eq)]
-pub(crate) enum FileType {
-    Wal(u64),
-    Table(u64),
-    Manifest(u64),
-    Current,
-    Lock,
-    Temp,
-}
-
-pub(crate) fn parse_file_name(name: &str) -> Option<FileType> {
-    if name == manifest::CURRENT {
-        return Some(FileType::Current);
-    }
-    if name == LOCK_FILE {
-        return Some(FileType::Lock);
-    }
-    if name.ends_with(".tmp") {
-        return Some(FileType::Temp);
-    }
-    if let Some(n) = manifest::parse_manifest_name(name) {
-        return Some(FileType::Manifest(n));
-    }
-    if let Some(n) = name.strip_suffix(".wal").and_then(|n| n.parse().ok()) {
-        return Some(FileType::Wal(n));
-    }
-    if let Some(n) = name.strip_suffix(".sst").and_then(|n| n.parse().ok()) {
-        return Some(FileType::Table(n));
-    }
-    None
-}
 
 fn table_context(
     dir: &Path,
@@ -95,7 +63,7 @@ fn recover_versions(
             // The first open creates its WAL before CURRENT, and a crash in between leaves a
             // WAL that holds at most its header: that is no data, and the open starts over.
             let fs = ctx.fs.as_ref();
-            let has_data = names.iter().any(|n| match parse_file_name(n) {
+            let has_data = names.iter().any(|n| match filename::parse(n) {
                 Some(FileType::Table(_)) => true,
                 Some(FileType::Wal(_)) => {
                     let path = dir.join(n);
@@ -107,7 +75,7 @@ fn recover_versions(
             });
             if has_data {
                 return Err(Error::corruption(
-                    &dir.join(manifest::CURRENT),
+                    &filename::current_path(dir),
                     0,
                     "CURRENT is missing but the directory holds tables or WALs; run `lsmdb repair`",
                 ));
@@ -115,19 +83,6 @@ fn recover_versions(
             Ok((VersionSet::new_empty(dir, Arc::clone(ctx)), 0, 0))
         }
     }
-}
-
-/// The WALs at or above `log_number`, oldest first.
-pub(crate) fn live_wals(names: &[String], log_number: u64) -> Vec<u64> {
-    let mut wals: Vec<u64> = names
-        .iter()
-        .filter_map(|n| match parse_file_name(n) {
-            Some(FileType::Wal(w)) if w >= log_number => Some(w),
-            _ => None,
-        })
-        .collect();
-    wals.sort_unstable();
-    wals
 }
 
 fn prepare_dir(dir: &Path, opts: &Options) -> Result<()> {
@@ -151,16 +106,12 @@ pub(crate) fn open_writer(dir: &Path, opts: Options) -> Result<Db> {
     let (cache, ctx) = table_context(dir, &opts, true);
     let names = fs.list_dir(dir).ctx("list directory", dir)?;
     let (mut versions, log_number, mut last_seq) = recover_versions(dir, &ctx, &names)?;
-    for name in &names {
-        if let Some(FileType::Wal(n) | FileType::Table(n) | FileType::Manifest(n)) =
-            parse_file_name(name)
-        {
-            versions.numbers.mark_used(n);
-        }
+    for n in filename::numbers(&names) {
+        versions.numbers.mark_used(n);
     }
 
     // Replay the WALs the manifest does not cover.
-    let wals = live_wals(&names, log_number);
+    let wals = filename::live_wals(&names, log_number);
     let mut mem = Arc::new(Memtable::new(
         wals.last().copied().unwrap_or(0),
         opts.write_buffer_size,
@@ -170,7 +121,7 @@ pub(crate) fn open_writer(dir: &Path, opts: Options) -> Result<Db> {
     let mut reusable = None;
     let mut torn_newest = None;
     for (i, &number) in wals.iter().enumerate() {
-        let path = wal::wal_path(dir, number);
+        let path = filename::wal_path(dir, number);
         let replayed = wal::replay(fs.as_ref(), &path, false, |first_seq, batch| {
             wal::apply_to(&mem, first_seq, batch);
             Ok(())
@@ -212,7 +163,7 @@ pub(crate) fn open_writer(dir: &Path, opts: Options) -> Result<Db> {
         Some((number, valid_len)) if mem.memory_usage() < opts.write_buffer_size => (
             record::Writer::reopen_log(
                 fs.as_ref(),
-                &wal::wal_path(dir, number),
+                &filename::wal_path(dir, number),
                 valid_len,
                 &opts.wal_log_options(),
             )?,
@@ -238,7 +189,7 @@ pub(crate) fn open_writer(dir: &Path, opts: Options) -> Result<Db> {
                 cut_torn_tail(fs.as_ref(), dir, path, *valid_len)?;
             }
             let number = versions.numbers.allocate();
-            let path = wal::wal_path(dir, number);
+            let path = filename::wal_path(dir, number);
             let writer =
                 record::Writer::create_log(fs.as_ref(), &path, WAL_KIND, &opts.wal_log_options())?;
             writer.sync()?;
@@ -312,7 +263,7 @@ fn remove_orphans(
     let fs = opts.fs.as_ref();
     let live: std::collections::HashSet<u64> = versions.current().live_numbers().collect();
     for name in fs.list_dir(dir).ctx("list directory", dir)? {
-        let orphan = match parse_file_name(&name) {
+        let orphan = match filename::parse(&name) {
             Some(FileType::Table(n)) => !live.contains(&n),
             Some(FileType::Wal(n)) => n < log_number,
             Some(FileType::Manifest(n)) => n != versions.manifest_number(),
@@ -403,11 +354,11 @@ fn try_open_secondary(
         }
     };
     let names = fs.list_dir(dir).ctx("list directory", dir)?;
-    let wals = live_wals(&names, log_number);
+    let wals = filename::live_wals(&names, log_number);
     // Everything replayed goes into one memtable, however large: a secondary writes nothing.
     let mem = Arc::new(Memtable::new(0, opts.write_buffer_size));
     for (i, &number) in wals.iter().enumerate() {
-        let path = wal::wal_path(dir, number);
+        let path = filename::wal_path(dir, number);
         let replayed = wal::replay(fs.as_ref(), &path, false, |first_seq, batch| {
             wal::apply_to(&mem, first_seq, batch);
             Ok(())
@@ -498,9 +449,9 @@ impl DbInner {
         let log_number = self.versions.lock().log_number();
         let fs = self.opts.fs.as_ref();
         let names = fs.list_dir(&self.dir).ctx("list directory", &self.dir)?;
-        let wals = live_wals(&names, log_number);
+        let wals = filename::live_wals(&names, log_number);
         for (i, &number) in wals.iter().enumerate() {
-            let path = wal::wal_path(&self.dir, number);
+            let path = filename::wal_path(&self.dir, number);
             let replayed = wal::replay(fs, &path, false, |_, _| Ok(()))?;
             if let Some(offset) = replayed.scan.torn_at
                 && (i + 1 != wals.len() || self.mode == Mode::ReadWrite)

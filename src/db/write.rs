@@ -10,11 +10,12 @@ use std::time::{Duration, Instant};
 use super::{DbInner, super_version};
 use crate::batch::WriteBatch;
 use crate::error::{Error, IoContext, Result};
+use crate::filename;
 use crate::key::SeqNum;
 use crate::memtable::Memtable;
 use crate::options::SyncMode;
 use crate::record::{self, RECORD_HEADER_LEN};
-use crate::wal::{self, WAL_KIND, WalHandle};
+use crate::wal::{WAL_KIND, WalHandle};
 
 pub(crate) struct WriteState {
     pub wal: record::Writer,
@@ -221,7 +222,7 @@ impl DbInner {
         // can only lose a suffix of the writes, never a hole.
         self.sync_wal_to(ws.wal_handle.number, ws.wal.len())?;
         let number = self.versions.lock().numbers.allocate();
-        let path = wal::wal_path(&self.dir, number);
+        let path = filename::wal_path(&self.dir, number);
         let writer = record::Writer::create_log(
             self.opts.fs.as_ref(),
             &path,

@@ -7,6 +7,7 @@ use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
 use super::Target;
+use crate::filename::{self, FileType};
 
 pub(super) type FileId = u64;
 
@@ -97,11 +98,7 @@ impl State {
         for entry in entries.flatten() {
             let path = entry.path();
             let is_file = entry.file_type().is_ok_and(|t| t.is_file());
-            if !is_file
-                || path
-                    .file_name()
-                    .is_some_and(|n| n == crate::lock::LOCK_FILE)
-            {
+            if !is_file || filename::parse_path(&path) == Some(FileType::Lock) {
                 continue;
             }
             let len = entry.metadata().map_or(0, |m| m.len());

@@ -13,15 +13,12 @@ use std::sync::{Arc, OnceLock};
 
 use crate::cache::BlockCache;
 use crate::error::Result;
+use crate::filename;
 use crate::fs::FileSystem;
 use crate::key::{self, Kind};
 use crate::manifest::NewFile;
 use crate::options::NUM_LEVELS;
 use crate::sstable::Table;
-
-pub(crate) fn table_name(number: u64) -> String {
-    format!("{number:06}.sst")
-}
 
 /// What tables need to open themselves and to remove their file once obsolete.
 pub(crate) struct TableContext {
@@ -98,7 +95,7 @@ impl FileMeta {
     }
 
     pub(crate) fn path(&self) -> PathBuf {
-        self.ctx.dir.join(table_name(self.number))
+        filename::table_path(&self.ctx.dir, self.number)
     }
 
     /// The open table, opening it on first use.
@@ -259,9 +256,4 @@ impl Version {
         removed.retain(|f| !next.live_numbers().any(|n| n == f.number));
         (next, removed)
     }
-}
-
-/// Where a table file lives.
-pub(crate) fn table_path(dir: &Path, number: u64) -> PathBuf {
-    dir.join(table_name(number))
 }

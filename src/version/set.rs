@@ -11,6 +11,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::{FileMeta, TableContext, Version};
 use crate::error::{Error, IoContext, Result};
+use crate::filename;
 use crate::manifest::{self, MANIFEST_KIND, VersionEdit};
 use crate::options::NUM_LEVELS;
 use crate::record;
@@ -158,7 +159,7 @@ impl VersionSet {
 
     fn switch_manifest(&mut self, state: &State) -> Result<()> {
         let number = self.numbers.allocate();
-        let path = self.dir.join(manifest::manifest_name(number));
+        let path = filename::manifest_path(&self.dir, number);
         let fs = Arc::clone(&self.ctx.fs);
         let mut writer = record::Writer::create(fs.as_ref(), &path, MANIFEST_KIND)?;
         let mut edit = VersionEdit {
@@ -229,7 +230,7 @@ impl VersionSet {
 
     fn remove_manifest(&self, number: u64) {
         if number != 0 && number != self.manifest_number {
-            let path = self.dir.join(manifest::manifest_name(number));
+            let path = filename::manifest_path(&self.dir, number);
             // A leftover manifest is harmless (CURRENT does not name it) and is removed at
             // the next open.
             let _ = self
