@@ -70,7 +70,7 @@ impl Memtable {
         let mut seq = first_seq;
         for (kind, user_key, value) in ops {
             // Under the writer lock, as `MemBloom::add` requires.
-            self.bloom.add(crate::sstable::key_hash(user_key));
+            self.bloom.add(crate::bloom::key_hash(user_key));
             self.list
                 .insert(&mut state, user_key, key::pack_trailer(seq, kind), value);
             seq += 1;
@@ -81,7 +81,7 @@ impl Memtable {
     }
 
     /// The newest version of the user key of `lookup` (see [`key::lookup_key`]) at or
-    /// below its sequence number; `hash` is the user key's [`crate::sstable::key_hash`].
+    /// below its sequence number; `hash` is the user key's [`crate::bloom::key_hash`].
     pub(crate) fn get(&self, lookup: &[u8], hash: u64) -> Lookup<'_> {
         if !self.bloom.may_contain(hash) {
             return Lookup::Absent;
@@ -194,31 +194,31 @@ mod tests {
         put(&m, 3, b"a", b"a3");
         m.apply(4, std::iter::once((Kind::Delete, &b"b"[..], &b""[..])));
         assert_eq!(
-            m.get(&lookup_key(b"a", 10), crate::sstable::key_hash(b"a")),
+            m.get(&lookup_key(b"a", 10), crate::bloom::key_hash(b"a")),
             Lookup::Found(b"a3")
         );
         assert_eq!(
-            m.get(&lookup_key(b"a", 2), crate::sstable::key_hash(b"a")),
+            m.get(&lookup_key(b"a", 2), crate::bloom::key_hash(b"a")),
             Lookup::Found(b"a1")
         );
         assert_eq!(
-            m.get(&lookup_key(b"a", 0), crate::sstable::key_hash(b"a")),
+            m.get(&lookup_key(b"a", 0), crate::bloom::key_hash(b"a")),
             Lookup::Absent
         );
         assert_eq!(
-            m.get(&lookup_key(b"b", 4), crate::sstable::key_hash(b"b")),
+            m.get(&lookup_key(b"b", 4), crate::bloom::key_hash(b"b")),
             Lookup::Deleted
         );
         assert_eq!(
-            m.get(&lookup_key(b"b", 3), crate::sstable::key_hash(b"b")),
+            m.get(&lookup_key(b"b", 3), crate::bloom::key_hash(b"b")),
             Lookup::Found(b"b2")
         );
         assert_eq!(
-            m.get(&lookup_key(b"c", 10), crate::sstable::key_hash(b"c")),
+            m.get(&lookup_key(b"c", 10), crate::bloom::key_hash(b"c")),
             Lookup::Absent
         );
         assert_eq!(
-            m.get(&lookup_key(b"", 10), crate::sstable::key_hash(b"")),
+            m.get(&lookup_key(b"", 10), crate::bloom::key_hash(b"")),
             Lookup::Absent
         );
         assert_eq!(m.len(), 4);
@@ -262,7 +262,7 @@ mod tests {
         let v = vec![9u8; 1 << 20];
         put(&m, 1, &k, &v);
         assert_eq!(
-            m.get(&lookup_key(&k, 1), crate::sstable::key_hash(&k)),
+            m.get(&lookup_key(&k, 1), crate::bloom::key_hash(&k)),
             Lookup::Found(&v[..])
         );
     }

@@ -9,8 +9,9 @@
 use std::path::{Path, PathBuf};
 
 use super::block_builder::BlockBuilder;
-use super::filter::{FilterBuilder, key_hash};
+use super::filter::FilterBuilder;
 use super::footer::{BlockHandle, FORMAT_VERSION, Footer, Properties, block_trailer};
+use crate::bloom::key_hash;
 use crate::error::{IoContext, Result};
 use crate::fs::{FileSystem, WritableFile};
 use crate::key::{self, Kind, MAX_SEQ};

@@ -1,7 +1,8 @@
 //! A blocked bloom filter over a table's user keys (docs/FORMAT.md, "Filter block").
 //!
 //! Each key's probes all fall in one 64-byte (512-bit) block chosen by the high half of its
-//! 64-bit hash, so a lookup touches a single cache line. The false-positive rate at 10 bits
+//! 64-bit hash (the arithmetic is in `crate::bloom`), so a lookup touches a single cache
+//! line. The false-positive rate at 10 bits
 //! per key is about 1%, a little above a classic bloom filter's 0.8%, for a several-times
 //! cheaper probe.
 //!
@@ -9,16 +10,10 @@
 //! filter := bits[64 * num_blocks] num_probes:u8 num_blocks:u32
 //! ```
 
+use crate::bloom::{BLOCK_BITS, block_index, probes};
 use crate::coding::decode_fixed32;
 
-const BLOCK_BYTES: usize = 64;
-const BLOCK_BITS: u32 = 512;
-
-/// The hash the filter is built on; computed once per lookup and shared by every table.
-#[inline]
-pub(crate) fn key_hash(user_key: &[u8]) -> u64 {
-    xxhash_rust::xxh3::xxh3_64(user_key)
-}
+const BLOCK_BYTES: usize = BLOCK_BITS as usize / 8;
 
 pub(crate) struct FilterBuilder {
     bits_per_key: u32,
@@ -57,23 +52,6 @@ impl FilterBuilder {
         out.extend_from_slice(&num_blocks.to_le_bytes());
         out
     }
-}
-
-#[inline]
-pub(crate) fn block_index(hash: u64, num_blocks: u32) -> usize {
-    // Maps the high 32 bits onto [0, num_blocks) without a division.
-    (((hash >> 32) * u64::from(num_blocks)) >> 32) as usize
-}
-
-/// Bit positions within the block: each probe multiplies the low hash by the golden ratio
-/// and keeps the top 9 bits.
-#[inline]
-pub(crate) fn probes(hash: u64, num_probes: u8) -> impl Iterator<Item = u32> {
-    let mut h = hash as u32;
-    (0..num_probes).map(move |_| {
-        h = h.wrapping_mul(0x9e37_79b9);
-        h >> (32 - 9)
-    })
 }
 
 /// A filter read back from a table.
@@ -123,6 +101,7 @@ impl Filter {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::bloom::key_hash;
 
     #[test]
     fn no_false_negatives_and_about_one_percent_false_positives() {

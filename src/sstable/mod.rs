@@ -11,12 +11,13 @@ mod table;
 
 pub(crate) use block::{Block, BlockIter};
 pub(crate) use builder::{TableBuilder, TableOptions, TableSummary};
-pub(crate) use filter::{Filter, block_index, key_hash, probes};
+pub(crate) use filter::Filter;
 pub(crate) use table::{Table, TableIter};
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::bloom::key_hash;
     use crate::cache::BlockCache;
     use crate::fs::{FileSystem, OsFileSystem};
     use crate::iter::InternalIterator;
