@@ -10,7 +10,6 @@ use std::sync::Arc;
 
 use crate::batch::Payload;
 use crate::bloom::key_hash;
-use crate::cache::BlockCache;
 use crate::filename;
 use crate::fs::{FileSystem, RandomAccessFile, WritableFile};
 use crate::iter::InternalIterator;
@@ -18,6 +17,7 @@ use crate::key;
 use crate::manifest::{self, MANIFEST_KIND, VersionEdit};
 use crate::memtable::Memtable;
 use crate::record;
+use crate::sstable::BlockCache;
 use crate::sstable::{Block, BlockIter, Filter, Table};
 use crate::version::{TableContext, VersionSet};
 use crate::wal::{self, WAL_KIND};

@@ -23,7 +23,6 @@
 
 mod batch;
 mod bloom;
-mod cache;
 mod check;
 mod coding;
 mod compaction;

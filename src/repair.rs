@@ -19,7 +19,6 @@ use std::sync::atomic::AtomicBool;
 
 use serde::Serialize;
 
-use crate::cache::BlockCache;
 use crate::check::{Problem, check_dir, check_table};
 use crate::compaction::{self, CompactionEnv, picker};
 use crate::db::{table_options, write_level0_table};
@@ -33,6 +32,7 @@ use crate::manifest::{NewFile, VersionEdit};
 use crate::memtable::Memtable;
 use crate::options::Options;
 use crate::record;
+use crate::sstable::BlockCache;
 use crate::sstable::{BlockIter, Table, TableBuilder};
 use crate::version::{FileMeta, TableContext, Version, VersionSet};
 use crate::wal::{self, WAL_KIND};

@@ -30,13 +30,13 @@ use arc_swap::ArcSwap;
 use parking_lot::{Condvar, Mutex};
 
 use crate::WriteBatch;
-use crate::cache::BlockCache;
 use crate::error::{Error, Result};
 use crate::iter::DbIterator;
 use crate::key::SeqNum;
 use crate::lock::DirLock;
 use crate::memtable::Memtable;
 use crate::options::Options;
+use crate::sstable::BlockCache;
 use crate::version::{TableContext, Version, VersionSet};
 use stats::Counters;
 use write::{SyncState, WriteState};

@@ -21,7 +21,6 @@ use parking_lot::{Condvar, Mutex};
 
 use super::write::{SyncState, WriteState};
 use super::{CheckReport, Db, DbInner, Mode, super_version};
-use crate::cache::BlockCache;
 use crate::error::{Error, IoContext, Result};
 use crate::filename::{self, FileType};
 use crate::fs::FileSystem;
@@ -31,6 +30,7 @@ use crate::manifest::{self, VersionEdit};
 use crate::memtable::Memtable;
 use crate::options::Options;
 use crate::record::{self, HEADER_LEN};
+use crate::sstable::BlockCache;
 use crate::version::{FileMeta, TableContext, VersionSet};
 use crate::wal::{self, WAL_KIND, WalHandle};
 

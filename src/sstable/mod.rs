@@ -4,6 +4,7 @@
 mod block;
 mod block_builder;
 mod builder;
+mod cache;
 mod filter;
 mod footer;
 mod index;
@@ -11,14 +12,15 @@ mod table;
 
 pub(crate) use block::{Block, BlockIter};
 pub(crate) use builder::{TableBuilder, TableOptions, TableSummary};
+pub(crate) use cache::BlockCache;
 pub(crate) use filter::Filter;
 pub(crate) use table::{Table, TableIter};
 
 #[cfg(test)]
 mod tests {
+    use super::BlockCache;
     use super::*;
     use crate::bloom::key_hash;
-    use crate::cache::BlockCache;
     use crate::fs::{FileSystem, OsFileSystem};
     use crate::iter::InternalIterator;
     use crate::key::{self, Kind, internal_key};

@@ -6,13 +6,13 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::block::{Block, BlockError, BlockIter};
+use super::cache::BlockCache;
 use super::filter::Filter;
 use super::footer::{
     BLOCK_TRAILER_LEN, BlockHandle, FOOTER_LEN, FORMAT_VERSION, Footer, FooterError,
     NO_COMPRESSION, Properties,
 };
 use super::index::Index;
-use crate::cache::BlockCache;
 use crate::error::{Error, IoContext, Result};
 use crate::fs::{FileSystem, RandomAccessFile};
 use crate::iter::InternalIterator;

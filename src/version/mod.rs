@@ -11,13 +11,13 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering as AtomicOrdering};
 use std::sync::{Arc, OnceLock};
 
-use crate::cache::BlockCache;
 use crate::error::Result;
 use crate::filename;
 use crate::fs::FileSystem;
 use crate::key::{self, Kind};
 use crate::manifest::NewFile;
 use crate::options::NUM_LEVELS;
+use crate::sstable::BlockCache;
 use crate::sstable::Table;
 
 /// What tables need to open themselves and to remove their file once obsolete.
