@@ -47,8 +47,7 @@ mod wal;
 
 pub use batch::WriteBatch;
 pub use check::{DirCheck, Problem, check_dir};
-pub use db::{CacheStats, CheckReport, Db, LevelStats, Snapshot, Stats};
+pub use db::{CacheStats, CheckReport, Db, DbIterator, LevelStats, Snapshot, Stats};
 pub use error::{Error, Result};
-pub use iter::DbIterator;
 pub use options::{MAX_BATCH_SIZE, MAX_KEY_SIZE, MAX_VALUE_SIZE, NUM_LEVELS, Options, SyncMode};
 pub use repair::{RepairReport, repair_dir};

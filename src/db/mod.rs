@@ -11,12 +11,14 @@
 
 mod compact;
 mod flush;
+mod iter;
 mod read;
 mod recovery;
 mod stats;
 mod write;
 
 pub(crate) use flush::{table_options, write_level0_table};
+pub use iter::DbIterator;
 pub use read::Snapshot;
 pub use stats::{CacheStats, LevelStats, Stats};
 
@@ -31,7 +33,6 @@ use parking_lot::{Condvar, Mutex};
 
 use crate::WriteBatch;
 use crate::error::{Error, Result};
-use crate::iter::DbIterator;
 use crate::key::SeqNum;
 use crate::lock::DirLock;
 use crate::memtable::Memtable;

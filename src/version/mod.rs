@@ -2,8 +2,10 @@
 //! compaction installs a new one. Readers and iterators hold the version they started with,
 //! so the tables they read stay on disk until the last holder lets go.
 
+mod level_iter;
 mod set;
 
+pub(crate) use level_iter::LevelIter;
 pub(crate) use set::{FileNumbers, VersionSet};
 
 use std::cmp::Ordering;
