@@ -1,6 +1,4 @@
-//! The write-ahead log: every write batch is appended here as one record before it reaches
-//! the memtable (docs/FORMAT.md, "WAL"). One WAL per memtable; a WAL is deleted once its
-//! memtable is in a table and the manifest says so.
+//! Reads a WAL back (docs/FORMAT.md, "WAL records").
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
