@@ -19,7 +19,7 @@ use crate::options::Options;
 use crate::record::{self, is_cut_short};
 use crate::sstable::{BlockIter, Table};
 use crate::version::{FileMeta, TableContext, VersionSet};
-use crate::wal::{self, WAL_KIND};
+use crate::wal::{self, OnDamage};
 
 /// One damaged place: the file, the offset when known, and what is wrong.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -44,20 +44,6 @@ impl fmt::Display for Problem {
 }
 
 impl Problem {
-    /// One problem per byte range a salvage scan skipped.
-    pub(crate) fn skipped(path: &Path, what: &str, ranges: &[(u64, u64)]) -> Vec<Problem> {
-        ranges
-            .iter()
-            .map(|&(start, end)| {
-                Problem::new(
-                    path,
-                    start,
-                    format!("damaged {what} record ({} bytes skipped)", end - start),
-                )
-            })
-            .collect()
-    }
-
     pub(crate) fn new(path: &Path, offset: u64, reason: impl Into<String>) -> Problem {
         Problem {
             path: path.to_path_buf(),
@@ -200,8 +186,11 @@ fn check_manifest(
     });
     match scanned {
         Ok(scan) => {
-            out.problems
-                .extend(Problem::skipped(&path, "manifest", &scan.skipped));
+            out.problems.extend(
+                scan.skipped_damage(&path, MANIFEST_KIND)
+                    .into_iter()
+                    .map(|e| Problem::from_error(&path, e)),
+            );
             if let Some(at) = scan.torn_at {
                 let tail = data.get(at as usize..).unwrap_or_default();
                 if at > 0 && is_cut_short(tail) {
@@ -339,48 +328,37 @@ fn check_wals(dir: &Path, opts: &Options, names: &[String], log_number: u64, out
             ));
             continue;
         }
-        let data = match opts.fs.read_all(&path) {
-            Ok(d) => d,
+        let replayed = match wal::read(opts.fs.as_ref(), &path, OnDamage::Skip, |_| Ok(())) {
+            Ok(replayed) => replayed,
             Err(e) => {
-                out.problems
-                    .push(Problem::from_error(&path, Error::io("read WAL", &path, e)));
+                // A WAL that could not be read was not checked; one whose header is damaged was.
+                if !matches!(e, Error::Io { .. }) {
+                    out.checked.wal_files += 1;
+                }
+                out.problems.push(Problem::from_error(&path, e));
                 continue;
             }
         };
-        let mut records = 0;
-        let scanned = record::scan(&data, &path, WAL_KIND, true, |offset, payload| {
-            records += 1;
-            let batch = crate::batch::Payload::decode(payload).and_then(|b| wal::check_batch(&b));
-            if let Err(reason) = batch {
-                out.problems.push(Problem::new(
-                    &path,
-                    offset,
-                    format!("bad WAL record: {reason}"),
-                ));
-            }
-            Ok(())
-        });
-        match scanned {
-            Ok(scan) => {
-                out.problems
-                    .extend(Problem::skipped(&path, "WAL", &scan.skipped));
-                match scan.torn_at {
-                    Some(at) if Some(number) == newest => out.notes.push(format!(
-                        "{} ends in a record cut short at offset {at} (a write the crash interrupted; never acknowledged, dropped at open)",
-                        path.display()
-                    )),
-                    Some(at) => out.problems.push(Problem::new(
-                        &path,
-                        at,
-                        "damaged record at the end of a WAL that is not the newest",
-                    )),
-                    None => {}
-                }
-                out.checked.bytes += scan.valid_len;
-            }
-            Err(e) => out.problems.push(Problem::from_error(&path, e)),
+        out.problems.extend(
+            replayed
+                .damage
+                .into_iter()
+                .map(|e| Problem::from_error(&path, e)),
+        );
+        match replayed.torn_at {
+            Some(at) if Some(number) == newest => out.notes.push(format!(
+                "{} ends in a record cut short at offset {at} (a write the crash interrupted; never acknowledged, dropped at open)",
+                path.display()
+            )),
+            Some(at) => out.problems.push(Problem::new(
+                &path,
+                at,
+                "damaged record at the end of a WAL that is not the newest",
+            )),
+            None => {}
         }
+        out.checked.bytes += replayed.valid_len;
         out.checked.wal_files += 1;
-        out.checked.wal_records += records;
+        out.checked.wal_records += replayed.records;
     }
 }

@@ -20,7 +20,7 @@ use crate::record;
 use crate::sstable::BlockCache;
 use crate::sstable::{Block, BlockIter, Filter, Table};
 use crate::version::{TableContext, VersionSet};
-use crate::wal::{self, WAL_KIND};
+use crate::wal::{self, OnDamage};
 
 /// Bounds the work on inputs that decode to very many entries.
 const MAX_STEPS: usize = 10_000;
@@ -33,17 +33,16 @@ pub fn wal(data: &[u8]) {
         let _ = replay_payload(payload);
         return;
     }
-    for salvage in [false, true] {
-        let _ = record::scan(
-            data,
-            Path::new("fuzz.wal"),
-            WAL_KIND,
-            salvage,
-            |_, payload| {
-                replay_payload(payload)
-                    .map_err(|reason| crate::Error::corruption(Path::new("fuzz.wal"), 0, reason))
-            },
-        );
+    let path = filename::wal_path(Path::new(""), 1);
+    let fs = MemFs::default();
+    fs.add(&path, data);
+    for on_damage in [OnDamage::Fail, OnDamage::Skip] {
+        let mem = Arc::new(Memtable::new(0, 1 << 20));
+        let _ = wal::read(&fs, &path, on_damage, |batch| {
+            mem.apply_replayed(batch);
+            Ok(())
+        });
+        scan_memtable(&mem);
     }
 }
 
@@ -51,10 +50,19 @@ fn replay_payload(payload: &[u8]) -> Result<(), &'static str> {
     let batch = Payload::decode(payload)?;
     wal::check_batch(&batch)?;
     let mem = Arc::new(Memtable::new(0, 1 << 20));
-    wal::apply_to(&mem, batch.first_seq, &batch);
+    mem.apply_replayed(&batch);
+    scan_memtable(&mem);
+    Ok(())
+}
+
+fn scan_memtable(mem: &Arc<Memtable>) {
     let mut it = mem.iter();
     let _ = it.seek_to_first();
-    Ok(())
+    for _ in 0..MAX_STEPS {
+        if !it.valid() || it.next().is_err() {
+            break;
+        }
+    }
 }
 
 /// A manifest as an open reads it: CURRENT names it, its edits are decoded and applied to

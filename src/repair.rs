@@ -31,11 +31,10 @@ use crate::lock::DirLock;
 use crate::manifest::{NewFile, VersionEdit};
 use crate::memtable::Memtable;
 use crate::options::Options;
-use crate::record;
 use crate::sstable::BlockCache;
 use crate::sstable::{BlockIter, Table, TableBuilder};
 use crate::version::{FileMeta, TableContext, Version, VersionSet};
-use crate::wal::{self, WAL_KIND};
+use crate::wal::{self, OnDamage};
 
 /// What [`repair_dir`] did.
 #[derive(Clone, Debug, Default, Serialize)]
@@ -248,32 +247,20 @@ impl Salvager<'_> {
         let mut mem = Arc::new(Memtable::new(0, self.opts.write_buffer_size));
         for (i, &number) in wals.iter().enumerate() {
             let path = filename::wal_path(self.dir, number);
-            let data = self.fs.read_all(&path).ctx("read WAL", &path)?;
-            let mut dropped = Vec::new();
-            let mut records = 0;
-            let scan = record::scan(&data, &path, WAL_KIND, true, |offset, payload| {
-                let batch = crate::batch::Payload::decode(payload)
-                    .and_then(|b| wal::check_batch(&b).map(|()| b));
-                match batch {
-                    Ok(b) => {
-                        wal::apply_to(&mem, b.first_seq, &b);
-                        if b.count > 0 {
-                            *self.last_seq =
-                                (*self.last_seq).max(b.first_seq + u64::from(b.count) - 1);
-                        }
-                        records += 1;
-                    }
-                    Err(reason) => dropped.push(Problem::new(
-                        &path,
-                        offset,
-                        format!("bad WAL record: {reason}"),
-                    )),
-                }
+            let replayed = wal::read(self.fs, &path, OnDamage::Skip, |batch| {
+                mem.apply_replayed(batch);
                 Ok(())
             })?;
-            self.report.wal_records_read += records;
-            dropped.extend(Problem::skipped(&path, "WAL", &scan.skipped));
-            match scan.torn_at {
+            if let Some(s) = replayed.last_seq {
+                *self.last_seq = (*self.last_seq).max(s);
+            }
+            self.report.wal_records_read += replayed.records;
+            let mut dropped: Vec<Problem> = replayed
+                .damage
+                .into_iter()
+                .map(|e| Problem::from_error(&path, e))
+                .collect();
+            match replayed.torn_at {
                 Some(at) if i + 1 == wals.len() => self.report.notes.push(format!(
                     "{} ended in a write cut short at offset {at} (never acknowledged)",
                     path.display()

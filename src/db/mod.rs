@@ -12,9 +12,11 @@
 mod compact;
 mod flush;
 mod iter;
+mod open;
 mod read;
-mod recovery;
+mod secondary;
 mod stats;
+mod verify;
 mod write;
 
 pub(crate) use flush::{table_options, write_level0_table};
@@ -37,7 +39,6 @@ use crate::key::SeqNum;
 use crate::lock::DirLock;
 use crate::memtable::Memtable;
 use crate::options::Options;
-use crate::sstable::BlockCache;
 use crate::version::{TableContext, Version, VersionSet};
 use stats::Counters;
 use write::{SyncState, WriteState};
@@ -89,12 +90,11 @@ pub(crate) struct DbInner {
     stopped_flag: AtomicBool,
     snapshots: Mutex<BTreeMap<SeqNum, usize>>,
     pub(crate) counters: Counters,
-    cache: Arc<BlockCache>,
+    /// How tables are opened and removed, the block cache included.
     table_ctx: Arc<TableContext>,
     shutting_down: AtomicBool,
 }
 
-#[derive(Default)]
 struct BgState {
     compaction_requested: bool,
 }
@@ -124,7 +124,7 @@ impl Db {
     /// Opens (or creates) the database in `dir` for reading and writing, taking the
     /// directory's lock. Fails with [`Error::Locked`] if another writer holds it.
     pub fn open(dir: impl AsRef<Path>, opts: Options) -> Result<Db> {
-        recovery::open_writer(dir.as_ref(), opts)
+        open::open_writer(dir.as_ref(), opts)
     }
 
     /// Opens the database in `dir` read-only, beside a writer that may hold the lock, in the
@@ -132,15 +132,15 @@ impl Db {
     /// the WALs (up to the last complete record), writes nothing and takes no lock. It sees
     /// the data as of the moment it opened.
     pub fn open_read_only(dir: impl AsRef<Path>, opts: Options) -> Result<Db> {
-        recovery::open_secondary(dir.as_ref(), opts, None)
+        secondary::open_secondary(dir.as_ref(), opts, None)
     }
 
     /// Opens for writing if the directory is free, and read-only if another process holds
     /// its lock. [`Db::is_read_only`] tells which.
     pub fn open_or_read_only(dir: impl AsRef<Path>, opts: Options) -> Result<Db> {
-        match recovery::open_writer(dir.as_ref(), opts.clone()) {
+        match open::open_writer(dir.as_ref(), opts.clone()) {
             Err(Error::Locked { holder_pid, .. }) => {
-                recovery::open_secondary(dir.as_ref(), opts, Some(holder_pid))
+                secondary::open_secondary(dir.as_ref(), opts, Some(holder_pid))
             }
             other => other,
         }
@@ -320,6 +320,56 @@ fn spawn(name: &str, f: impl FnOnce() + Send + 'static) -> JoinHandle<()> {
 }
 
 impl DbInner {
+    /// The one place the engine's state is put together, once an open has recovered it: a
+    /// writer brings its lock and write state; a secondary reader neither.
+    fn assemble(
+        dir: &Path,
+        opts: Options,
+        mode: Mode,
+        versions: VersionSet,
+        mem: Arc<Memtable>,
+        last_seq: SeqNum,
+        writer: Option<(DirLock, WriteState)>,
+    ) -> Db {
+        let (lock, write) = writer.unzip();
+        let sync = SyncState {
+            current: write.as_ref().map(|ws| ws.wal.sync_handle()),
+            // What the open left is durable: it synced the WAL it created, or replayed the
+            // one it reuses from the disk.
+            synced: write
+                .as_ref()
+                .map_or((0, 0), |ws| (ws.wal.number(), ws.wal.len())),
+            syncing: false,
+        };
+        let sv = super_version(mem, Vec::new(), versions.current(), &opts);
+        let inner = DbInner {
+            dir: dir.to_path_buf(),
+            bg: Mutex::new(BgState {
+                // A writer looks for due compactions as soon as it opens.
+                compaction_requested: mode == Mode::ReadWrite,
+            }),
+            mode,
+            lock: Mutex::new(lock),
+            write: Mutex::new(write),
+            sync: Mutex::new(sync),
+            sync_cv: Condvar::new(),
+            sv: ArcSwap::from_pointee(sv),
+            sv_lock: Mutex::new(()),
+            visible_seq: AtomicU64::new(last_seq),
+            table_ctx: Arc::clone(versions.table_context()),
+            versions: Mutex::new(versions),
+            bg_cv: Condvar::new(),
+            compaction_lock: Mutex::new(()),
+            stopped: Mutex::new(None),
+            stopped_flag: AtomicBool::new(false),
+            snapshots: Mutex::new(BTreeMap::new()),
+            counters: Counters::default(),
+            shutting_down: AtomicBool::new(false),
+            opts,
+        };
+        Db::from_inner(Arc::new(inner))
+    }
+
     pub(crate) fn check_writable(&self) -> Result<()> {
         if let Mode::Secondary { holder } = self.mode {
             let who = match holder {

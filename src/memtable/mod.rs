@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use parking_lot::Mutex;
 
-use crate::batch::Op;
+use crate::batch::{Op, Payload};
 use crate::error::Result;
 use crate::iter::InternalIterator;
 #[cfg(test)]
@@ -78,6 +78,11 @@ impl Memtable {
         self.entries.fetch_add(seq - first_seq, Ordering::Relaxed);
         self.used.store(state.used(), Ordering::Relaxed);
         self.allocated.store(state.allocated(), Ordering::Relaxed);
+    }
+
+    /// Inserts a batch read back from a WAL, whose operations `wal::read` has checked.
+    pub(crate) fn apply_replayed(&self, batch: &Payload<'_>) {
+        self.apply(batch.first_seq, batch.ops().filter_map(|op| op.ok()));
     }
 
     /// The newest version of the user key of `lookup` (see [`key::lookup_key`]) at or

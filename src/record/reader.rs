@@ -18,6 +18,26 @@ pub(crate) struct Scan {
     pub skipped: Vec<(u64, u64)>,
 }
 
+impl Scan {
+    /// One [`Error::Corruption`] per byte range a salvage scan skipped.
+    pub(crate) fn skipped_damage(&self, path: &Path, kind: FileKind) -> Vec<Error> {
+        self.skipped
+            .iter()
+            .map(|&(start, end)| {
+                Error::corruption(
+                    path,
+                    start,
+                    format!(
+                        "damaged {} record ({} bytes skipped)",
+                        kind.name,
+                        end - start
+                    ),
+                )
+            })
+            .collect()
+    }
+}
+
 /// Delivers each record's offset and payload to `on_record`, in file order.
 ///
 /// Without `salvage`, a damaged record followed by a valid one fails with

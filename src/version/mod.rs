@@ -37,17 +37,28 @@ pub(crate) struct TableContext {
 }
 
 impl TableContext {
-    /// For reading tables outside an open database (`check`, `repair`): no cache, and
-    /// nothing is ever deleted.
-    pub(crate) fn read_only(fs: Arc<dyn FileSystem>, dir: &Path) -> Arc<TableContext> {
+    /// Tables in `dir`, read through a block cache of `cache_bytes` (0 for none), and
+    /// removed once obsolete if `may_delete`.
+    pub(crate) fn new(
+        fs: Arc<dyn FileSystem>,
+        dir: &Path,
+        cache_bytes: usize,
+        may_delete: bool,
+    ) -> Arc<TableContext> {
         Arc::new(TableContext {
             fs,
             dir: dir.to_path_buf(),
-            cache: Arc::new(BlockCache::new(0)),
-            may_delete: false,
+            cache: Arc::new(BlockCache::new(cache_bytes)),
+            may_delete,
             delete_failures: AtomicU64::new(0),
             obsolete_held: AtomicU64::new(0),
         })
+    }
+
+    /// For reading tables outside an open database (`check`, `repair`): no cache, and
+    /// nothing is ever deleted.
+    pub(crate) fn read_only(fs: Arc<dyn FileSystem>, dir: &Path) -> Arc<TableContext> {
+        TableContext::new(fs, dir, 0, false)
     }
 }
 

@@ -145,6 +145,11 @@ impl VersionSet {
         Arc::clone(&self.current)
     }
 
+    /// How this set's tables are opened and removed.
+    pub(crate) fn table_context(&self) -> &Arc<TableContext> {
+        &self.ctx
+    }
+
     pub(crate) fn log_number(&self) -> u64 {
         self.log_number
     }

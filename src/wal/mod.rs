@@ -2,10 +2,22 @@
 //! the memtable (docs/FORMAT.md, "WAL records"). One WAL per memtable; a WAL is deleted once
 //! its memtable is in a table and the manifest says so.
 //!
-//! The writer frames each batch and appends it (the write path's group commit, in
-//! `db/write.rs`, decides when it is synced); the reader replays a WAL at open, and reads
-//! it record by record for `check` and `repair`.
+//! The [`Writer`] frames each batch and appends it (when it is synced is the group commit's
+//! business, in `db/write.rs`); [`read`] replays a WAL at open, and reads it record by
+//! record for `check` and `repair`.
 
 mod reader;
+mod writer;
 
-pub(crate) use reader::*;
+pub(crate) use reader::{OnDamage, Replayed, check_batch, read};
+pub(crate) use writer::{SyncHandle, Writer};
+
+use crate::record::{FileKind, Tail};
+
+pub(crate) const WAL_KIND: FileKind = FileKind {
+    magic: b"LSMDBWAL",
+    version: 1,
+    name: "WAL",
+    // A crash while appending may leave anything in the unsynced tail.
+    tail: Tail::AnyDamage,
+};
