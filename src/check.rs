@@ -13,11 +13,9 @@ use serde::Serialize;
 use crate::db::CheckReport;
 use crate::error::{Error, IoContext, Result};
 use crate::filename::{self, FileType};
-use crate::key;
 use crate::manifest::{self, MANIFEST_KIND, VersionEdit};
 use crate::options::Options;
 use crate::record::{self, is_cut_short};
-use crate::sstable::{BlockIter, Table};
 use crate::version::{FileMeta, TableContext, VersionSet};
 use crate::wal::{self, OnDamage};
 
@@ -245,9 +243,15 @@ fn check_table_file(f: &FileMeta, out: &mut DirCheck) {
             return;
         }
     };
-    let checked = check_table(&table);
+    let verified = match table.verify() {
+        Ok(verified) => verified,
+        Err(e) => {
+            out.problems.push(Problem::from_error(&path, e));
+            return;
+        }
+    };
     out.checked.tables += 1;
-    out.checked.table_entries += checked.entries;
+    out.checked.table_entries += verified.entries;
     out.checked.bytes += f.size;
     let len = table.file_size();
     if f.size > 0 && len != f.size {
@@ -257,61 +261,12 @@ fn check_table_file(f: &FileMeta, out: &mut DirCheck) {
             format!("the manifest says {} bytes, the file has {len}", f.size),
         ));
     }
-    out.problems.extend(checked.problems);
-}
-
-/// What checking one table found.
-pub(crate) struct TableCheck {
-    pub entries: u64,
-    pub problems: Vec<Problem>,
-}
-
-/// Checks every data block of an open table (its index, filter, properties and footer
-/// were checked by the open): each block's checksum, each key's form and their order.
-pub(crate) fn check_table(table: &Arc<Table>) -> TableCheck {
-    let path = table.path().to_path_buf();
-    let mut out = TableCheck {
-        entries: 0,
-        problems: Vec::new(),
-    };
-    let mut prev: Option<Vec<u8>> = None;
-    let walked = table.for_each_block(|offset, block| {
-        let block = match block {
-            Ok(b) => b,
-            Err(e) => {
-                out.problems.push(Problem::from_error(&path, e));
-                prev = None;
-                return;
-            }
-        };
-        let mut it = BlockIter::new(block);
-        let mut step = it.seek_to_first();
-        while step.is_ok() && it.valid() {
-            if key::parse(it.key()).is_none() {
-                out.problems
-                    .push(Problem::new(&path, offset, "malformed internal key"));
-                return;
-            }
-            if prev
-                .as_deref()
-                .is_some_and(|p| key::compare(p, it.key()) != std::cmp::Ordering::Less)
-            {
-                out.problems
-                    .push(Problem::new(&path, offset, "keys out of order"));
-                return;
-            }
-            prev = Some(it.key().to_vec());
-            out.entries += 1;
-            step = it.next();
-        }
-        if let Err(reason) = step {
-            out.problems.push(Problem::new(&path, offset, reason));
-        }
-    });
-    if let Err(e) = walked {
-        out.problems.push(Problem::from_error(&path, e));
-    }
-    out
+    out.problems.extend(
+        verified
+            .damage
+            .into_iter()
+            .map(|e| Problem::from_error(&path, e)),
+    );
 }
 
 /// Checks every live WAL record by record. A torn tail of the newest WAL is a crash's

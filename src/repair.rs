@@ -19,7 +19,7 @@ use std::sync::atomic::AtomicBool;
 
 use serde::Serialize;
 
-use crate::check::{Problem, check_dir, check_table};
+use crate::check::{Problem, check_dir};
 use crate::compaction::{self, CompactionEnv, picker};
 use crate::db::{table_options, write_level0_table};
 use crate::error::{Error, IoContext, Result};
@@ -32,7 +32,7 @@ use crate::manifest::{NewFile, VersionEdit};
 use crate::memtable::Memtable;
 use crate::options::Options;
 use crate::sstable::BlockCache;
-use crate::sstable::{BlockIter, Table, TableBuilder};
+use crate::sstable::{Table, TableBuilder};
 use crate::version::{FileMeta, TableContext, Version, VersionSet};
 use crate::wal::{self, OnDamage};
 
@@ -173,54 +173,25 @@ impl Salvager<'_> {
             }
         };
         self.report.tables_read += 1;
-        let checked = check_table(&table);
-        if checked.problems.is_empty() {
+        let verified = table.verify()?;
+        if verified.damage.is_empty() {
             let meta = describe(&table, number, self.ctx)?;
             *self.last_seq = (*self.last_seq).max(meta.1);
             self.inputs.push(meta.0);
             return Ok(());
         }
-        self.report.dropped.extend(checked.problems);
-        self.damaged.insert(path.clone());
-        // Copy the intact blocks into a new table, in order.
+        self.report.dropped.extend(
+            verified
+                .damage
+                .into_iter()
+                .map(|e| Problem::from_error(&path, e)),
+        );
+        self.damaged.insert(path);
+        // Copy the entries of the intact blocks into a new table, in order.
         let new_number = self.set.numbers.allocate();
         let new_path = filename::table_path(self.dir, new_number);
         let mut builder = TableBuilder::create(self.fs, &new_path, &table_options(self.opts))?;
-        let mut last: Option<Vec<u8>> = None;
-        let mut failed = None;
-        table
-            .for_each_block(|_, block| {
-                let Ok(block) = block else { return };
-                let mut entries = Vec::new();
-                let mut it = BlockIter::new(block);
-                let mut step = it.seek_to_first();
-                while step.is_ok() && it.valid() {
-                    entries.push((it.key().to_vec(), it.value().to_vec()));
-                    step = it.next();
-                }
-                let in_order = entries
-                    .windows(2)
-                    .all(|w| key::compare(&w[0].0, &w[1].0).is_lt())
-                    && entries.first().is_none_or(|(k, _)| {
-                        last.as_deref().is_none_or(|l| key::compare(l, k).is_lt())
-                    });
-                if step.is_err()
-                    || !in_order
-                    || entries.iter().any(|(k, _)| key::parse(k).is_none())
-                {
-                    return; // Already reported by check_table.
-                }
-                for (k, v) in &entries {
-                    if failed.is_none()
-                        && let Err(e) = builder.add(k, v)
-                    {
-                        failed = Some(e);
-                    }
-                }
-                last = entries.pop().map(|(k, _)| k);
-            })
-            .unwrap_or_else(|e| self.report.dropped.push(Problem::from_error(&path, e)));
-        if let Some(e) = failed {
+        if let Err(e) = table.verify_and_copy(&mut |key, value| builder.add(key, value)) {
             let _ = self.fs.remove_file(&new_path);
             return Err(e);
         }

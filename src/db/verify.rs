@@ -14,7 +14,11 @@ impl DbInner {
         let version = self.sv.load().version.clone();
         for f in version.levels.iter().flatten() {
             let table = f.table()?;
-            report.table_entries += table.verify_all()?;
+            let verified = table.verify()?;
+            if let Some(damage) = verified.damage.into_iter().next() {
+                return Err(damage);
+            }
+            report.table_entries += verified.entries;
             report.tables += 1;
             report.bytes += f.size;
         }

@@ -177,15 +177,15 @@ impl Table {
     }
 
     /// Reads each data block the index names, on its own, so that one damaged block does
-    /// not hide the next (for `lsmdb check` and `lsmdb repair`): `on_block` gets the block's
-    /// offset and the checked block or its error.
-    pub(crate) fn for_each_block(
+    /// not hide the next (for the verifier, `verify.rs`): `on_block` gets the block's offset
+    /// and the checked block or its error, and stops the walk by returning an error.
+    pub(super) fn for_each_block(
         &self,
-        mut on_block: impl FnMut(u64, Result<Arc<Block>>),
+        mut on_block: impl FnMut(u64, Result<Arc<Block>>) -> Result<()>,
     ) -> Result<()> {
         for i in 0..self.index.len() {
             let handle = self.index.handle(i);
-            on_block(handle.offset, self.read_block(handle, None, false));
+            on_block(handle.offset, self.read_block(handle, None, false))?;
         }
         Ok(())
     }
@@ -197,28 +197,6 @@ impl Table {
     /// The file's size, as the open found it.
     pub(crate) fn file_size(&self) -> u64 {
         self.source.file_size
-    }
-
-    /// Reads and checks every block of the table (for `lsmdb check`), returning the number
-    /// of entries it holds.
-    pub(crate) fn verify_all(self: &Arc<Self>) -> Result<u64> {
-        let mut it = self.iter_uncached();
-        it.seek_to_first()?;
-        let mut prev: Vec<u8> = Vec::new();
-        let mut n = 0;
-        while it.valid() {
-            if key::parse(it.key()).is_none() {
-                return Err(self.corrupt(it.data_offset, "malformed internal key"));
-            }
-            if n > 0 && key::compare(&prev, it.key()) != std::cmp::Ordering::Less {
-                return Err(self.corrupt(it.data_offset, "keys out of order"));
-            }
-            prev.clear();
-            prev.extend_from_slice(it.key());
-            n += 1;
-            it.next()?;
-        }
-        Ok(n)
     }
 }
 
