@@ -22,6 +22,7 @@ use crate::filename;
 use crate::fs::FileSystem;
 use crate::options::NUM_LEVELS;
 use crate::record::{self, FileKind};
+use crate::sstable::TableSummary;
 
 pub(crate) const MANIFEST_KIND: FileKind = FileKind {
     magic: b"LSMDBMAN",
@@ -38,15 +39,28 @@ const TAG_ADDED: u32 = 5;
 const TAG_COMPACT_POINTER: u32 = 6;
 
 /// A table as the manifest records it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) struct NewFile {
-    pub level: usize,
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct TableFile {
     pub number: u64,
     pub size: u64,
     pub smallest: Vec<u8>,
     pub largest: Vec<u8>,
     pub entries: u64,
     pub deletions: u64,
+}
+
+impl TableFile {
+    /// The record of table `number`, from what its builder summed up.
+    pub(crate) fn from_summary(number: u64, summary: TableSummary) -> TableFile {
+        TableFile {
+            number,
+            size: summary.file_size,
+            smallest: summary.smallest,
+            largest: summary.largest,
+            entries: summary.properties.entries,
+            deletions: summary.properties.deletions,
+        }
+    }
 }
 
 /// A change to the set of live tables and the engine's counters, applied atomically.
@@ -56,7 +70,8 @@ pub(crate) struct VersionEdit {
     pub next_file_number: Option<u64>,
     pub last_sequence: Option<u64>,
     pub deleted: Vec<(usize, u64)>,
-    pub added: Vec<NewFile>,
+    /// Tables joining the tree, each with its level.
+    pub added: Vec<(usize, TableFile)>,
     pub compact_pointers: Vec<(usize, Vec<u8>)>,
 }
 
@@ -82,9 +97,9 @@ impl VersionEdit {
             put_varint32(&mut buf, level as u32);
             put_varint64(&mut buf, number);
         }
-        for f in &self.added {
+        for (level, f) in &self.added {
             put_varint32(&mut buf, TAG_ADDED);
-            put_varint32(&mut buf, f.level as u32);
+            put_varint32(&mut buf, *level as u32);
             put_varint64(&mut buf, f.number);
             put_varint64(&mut buf, f.size);
             put_length_prefixed(&mut buf, &f.smallest);
@@ -134,15 +149,17 @@ impl VersionEdit {
                     let largest = r.length_prefixed().ok_or("truncated largest key")?.to_vec();
                     let entries = r.varint64().ok_or("truncated entry count")?;
                     let deletions = r.varint64().ok_or("truncated deletion count")?;
-                    edit.added.push(NewFile {
-                        level: l,
-                        number,
-                        size,
-                        smallest,
-                        largest,
-                        entries,
-                        deletions,
-                    });
+                    edit.added.push((
+                        l,
+                        TableFile {
+                            number,
+                            size,
+                            smallest,
+                            largest,
+                            entries,
+                            deletions,
+                        },
+                    ));
                 }
                 TAG_COMPACT_POINTER => {
                     let l = level(&mut r)?;
@@ -232,15 +249,17 @@ mod tests {
             next_file_number: Some(12),
             last_sequence: Some(1 << 40),
             deleted: vec![(0, 3), (1, 4)],
-            added: vec![NewFile {
-                level: 1,
-                number: 11,
-                size: 4096,
-                smallest: b"a\x01\0\0\0\0\0\0\0".to_vec(),
-                largest: b"z\x01\0\0\0\0\0\0\0".to_vec(),
-                entries: 100,
-                deletions: 3,
-            }],
+            added: vec![(
+                1,
+                TableFile {
+                    number: 11,
+                    size: 4096,
+                    smallest: b"a\x01\0\0\0\0\0\0\0".to_vec(),
+                    largest: b"z\x01\0\0\0\0\0\0\0".to_vec(),
+                    entries: 100,
+                    deletions: 3,
+                },
+            )],
             compact_pointers: vec![(2, b"m".to_vec())],
         };
         assert_eq!(VersionEdit::decode(&edit.encode()), Ok(edit.clone()));

@@ -28,7 +28,7 @@ use crate::fs::FileSystem;
 use crate::iter::InternalIterator;
 use crate::key::{self, Kind};
 use crate::lock::DirLock;
-use crate::manifest::{NewFile, VersionEdit};
+use crate::manifest::{TableFile, VersionEdit};
 use crate::memtable::Memtable;
 use crate::options::Options;
 use crate::sstable::BlockCache;
@@ -121,7 +121,6 @@ pub fn repair_dir(dir: &Path, opts: &Options) -> Result<RepairReport> {
             .apply(&[], inputs.into_iter().map(|f| (0, f)).collect())
             .0,
     );
-    let mut edit = VersionEdit::default();
     let mut added = Vec::new();
     if let Some(c) = picker::full(&version, opts) {
         let stop = AtomicBool::new(false);
@@ -135,11 +134,13 @@ pub fn repair_dir(dir: &Path, opts: &Options) -> Result<RepairReport> {
             stop: &stop,
         };
         let out = compaction::run(&c, &env)?;
-        edit.added = out.edit.added;
         added = out.added;
     }
-    report.entries_kept = edit.added.iter().map(|f| f.entries).sum();
-    edit.log_number = Some(set.numbers.allocate());
+    report.entries_kept = added.iter().map(|(_, f)| f.entries).sum();
+    let edit = VersionEdit {
+        log_number: Some(set.numbers.allocate()),
+        ..VersionEdit::default()
+    };
     set.log_and_apply(edit, added, last_seq)?;
 
     let live: HashSet<u64> = set.current().live_numbers().collect();
@@ -253,10 +254,8 @@ impl Salvager<'_> {
 
     fn flush(&mut self, mem: &Arc<Memtable>) -> Result<()> {
         let number = self.set.numbers.allocate();
-        if let Some(f) =
-            write_level0_table(self.fs, self.dir, self.opts, mem, number, *self.last_seq)?
-        {
-            self.inputs.push(Arc::new(FileMeta::new(&f, self.ctx)));
+        if let Some(f) = write_level0_table(self.ctx, self.opts, mem, number, *self.last_seq)? {
+            self.inputs.push(f);
         }
         Ok(())
     }
@@ -268,14 +267,10 @@ fn describe(
     number: u64,
     ctx: &Arc<TableContext>,
 ) -> Result<(Arc<FileMeta>, u64)> {
-    let mut f = NewFile {
-        level: 0,
+    let mut f = TableFile {
         number,
         size: table.file_size(),
-        smallest: Vec::new(),
-        largest: Vec::new(),
-        entries: 0,
-        deletions: 0,
+        ..TableFile::default()
     };
     let mut max_seq = 0;
     let mut it = table.iter_uncached();
@@ -293,7 +288,7 @@ fn describe(
         }
         it.next()?;
     }
-    Ok((Arc::new(FileMeta::new(&f, ctx)), max_seq))
+    Ok((Arc::new(FileMeta::new(f, ctx)), max_seq))
 }
 
 /// After the new manifest is durable: damaged files go to `lost/`, replaced ones are removed.

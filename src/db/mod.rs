@@ -9,6 +9,7 @@
 //! super-version under `sv_lock`. Lock order: `write` -> `sv_lock`, `versions` -> `sv_lock`,
 //! `write` -> `sync`.
 
+mod background;
 mod compact;
 mod flush;
 mod iter;

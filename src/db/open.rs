@@ -24,7 +24,7 @@ use crate::manifest::VersionEdit;
 use crate::memtable::Memtable;
 use crate::options::Options;
 use crate::record::HEADER_LEN;
-use crate::version::{FileMeta, TableContext, VersionSet};
+use crate::version::{TableContext, VersionSet};
 use crate::wal::{self, OnDamage};
 
 /// The version set recovered from the manifest, or an empty one for a new database.
@@ -92,8 +92,15 @@ pub(crate) fn open_writer(dir: &Path, opts: Options) -> Result<Db> {
         wals.last().copied().unwrap_or(0),
         opts.write_buffer_size,
     ));
-    let mut edit = VersionEdit::default();
     let mut added = Vec::new();
+    let numbers = Arc::clone(&versions.numbers);
+    let mut flush = |mem: &Arc<Memtable>, last_seq: SeqNum| -> Result<()> {
+        let number = numbers.allocate();
+        if let Some(f) = super::flush::write_level0_table(&ctx, &opts, mem, number, last_seq)? {
+            added.push((0, f));
+        }
+        Ok(())
+    };
     let mut reusable = None;
     let mut torn_newest = None;
     for (i, &number) in wals.iter().enumerate() {
@@ -108,13 +115,7 @@ pub(crate) fn open_writer(dir: &Path, opts: Options) -> Result<Db> {
         // Flush as we go so that memory stays bounded whatever the WALs hold.
         if mem.memory_usage() >= opts.write_buffer_size {
             reusable = None;
-            let number = versions.numbers.allocate();
-            if let Some(f) =
-                super::flush::write_level0_table(fs.as_ref(), dir, &opts, &mem, number, last_seq)?
-            {
-                added.push((0, Arc::new(FileMeta::new(&f, &ctx))));
-                edit.added.push(f);
-            }
+            flush(&mem, last_seq)?;
             mem = Arc::new(Memtable::new(0, opts.write_buffer_size));
         }
     }
@@ -125,18 +126,7 @@ pub(crate) fn open_writer(dir: &Path, opts: Options) -> Result<Db> {
         }
         _ => {
             if !mem.is_empty() {
-                let number = versions.numbers.allocate();
-                if let Some(f) = super::flush::write_level0_table(
-                    fs.as_ref(),
-                    dir,
-                    &opts,
-                    &mem,
-                    number,
-                    last_seq,
-                )? {
-                    added.push((0, Arc::new(FileMeta::new(&f, &ctx))));
-                    edit.added.push(f);
-                }
+                flush(&mem, last_seq)?;
             }
             // Only the newest WAL may end torn: cut the tail off before a newer one exists.
             if let Some((path, valid_len)) = &torn_newest {
@@ -151,7 +141,10 @@ pub(crate) fn open_writer(dir: &Path, opts: Options) -> Result<Db> {
         }
     };
     let wal_number = writer.number();
-    edit.log_number = Some(wal_number);
+    let edit = VersionEdit {
+        log_number: Some(wal_number),
+        ..VersionEdit::default()
+    };
     // The first edit of this open writes a new manifest holding the whole state.
     versions.log_and_apply(edit, added, last_seq)?;
     remove_orphans(dir, &opts, &versions, wal_number)?;

@@ -17,7 +17,7 @@ use crate::error::Result;
 use crate::filename;
 use crate::fs::FileSystem;
 use crate::key::{self, Kind};
-use crate::manifest::NewFile;
+use crate::manifest::TableFile;
 use crate::options::NUM_LEVELS;
 use crate::sstable::BlockCache;
 use crate::sstable::Table;
@@ -62,14 +62,10 @@ impl TableContext {
     }
 }
 
-/// A live table: its manifest record, and the table itself once opened.
+/// A live table: its manifest record (which it dereferences to: `f.number`, `f.largest`),
+/// and the table itself once opened.
 pub(crate) struct FileMeta {
-    pub number: u64,
-    pub size: u64,
-    pub smallest: Vec<u8>,
-    pub largest: Vec<u8>,
-    pub entries: u64,
-    pub deletions: u64,
+    file: TableFile,
     table: OnceLock<Arc<Table>>,
     /// Set once a synced manifest edit has removed the table; the file is then deleted when
     /// the last version or iterator holding it is dropped.
@@ -78,14 +74,9 @@ pub(crate) struct FileMeta {
 }
 
 impl FileMeta {
-    pub(crate) fn new(f: &NewFile, ctx: &Arc<TableContext>) -> Self {
+    pub(crate) fn new(file: TableFile, ctx: &Arc<TableContext>) -> Self {
         FileMeta {
-            number: f.number,
-            size: f.size,
-            smallest: f.smallest.clone(),
-            largest: f.largest.clone(),
-            entries: f.entries,
-            deletions: f.deletions,
+            file,
             table: OnceLock::new(),
             obsolete: AtomicBool::new(false),
             ctx: Arc::clone(ctx),
@@ -95,16 +86,11 @@ impl FileMeta {
     /// A table known only by its number: a file the manifest does not name, for `check`
     /// and `repair`.
     pub(crate) fn unknown(number: u64, ctx: &Arc<TableContext>) -> Self {
-        let f = NewFile {
-            level: 0,
+        let file = TableFile {
             number,
-            size: 0,
-            smallest: Vec::new(),
-            largest: Vec::new(),
-            entries: 0,
-            deletions: 0,
+            ..TableFile::default()
         };
-        FileMeta::new(&f, ctx)
+        FileMeta::new(file, ctx)
     }
 
     pub(crate) fn path(&self) -> PathBuf {
@@ -143,17 +129,13 @@ impl FileMeta {
     pub(crate) fn contains(&self, user_key: &[u8]) -> bool {
         self.smallest_user_key() <= user_key && user_key <= self.largest_user_key()
     }
+}
 
-    pub(crate) fn to_new_file(&self, level: usize) -> NewFile {
-        NewFile {
-            level,
-            number: self.number,
-            size: self.size,
-            smallest: self.smallest.clone(),
-            largest: self.largest.clone(),
-            entries: self.entries,
-            deletions: self.deletions,
-        }
+impl std::ops::Deref for FileMeta {
+    type Target = TableFile;
+
+    fn deref(&self) -> &TableFile {
+        &self.file
     }
 }
 

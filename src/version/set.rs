@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use super::{FileMeta, TableContext, Version};
 use crate::error::{Error, IoContext, Result};
 use crate::filename;
-use crate::manifest::{self, MANIFEST_KIND, VersionEdit};
+use crate::manifest::{self, MANIFEST_KIND, TableFile, VersionEdit};
 use crate::options::NUM_LEVELS;
 use crate::record;
 
@@ -102,7 +102,7 @@ impl VersionSet {
             let added = edit
                 .added
                 .iter()
-                .map(|f| (f.level, Arc::new(FileMeta::new(f, &set.ctx))))
+                .map(|(level, f)| (*level, Arc::new(FileMeta::new(f.clone(), &set.ctx))))
                 .collect();
             for &(level, number) in &edit.deleted {
                 if !version.levels[level].iter().any(|f| f.number == number) {
@@ -175,7 +175,7 @@ impl VersionSet {
         };
         for (level, files) in state.version.levels.iter().enumerate() {
             edit.added
-                .extend(files.iter().map(|f| f.to_new_file(level)));
+                .extend(files.iter().map(|f| (level, TableFile::clone(f))));
         }
         for (level, key) in state.compact_pointers.iter().enumerate() {
             if !key.is_empty() {
@@ -198,14 +198,20 @@ impl VersionSet {
         self.compact_pointers = state.compact_pointers;
     }
 
-    /// Logs `edit` to the manifest, syncs it, and installs the resulting version. Returns the
-    /// tables the edit made obsolete, already marked for deletion. On error nothing changes.
+    /// Logs `edit`, with `added` as the tables it adds, to the manifest, syncs it, and
+    /// installs the resulting version. Returns the tables the edit made obsolete, already
+    /// marked for deletion. On error nothing changes.
     pub(crate) fn log_and_apply(
         &mut self,
         mut edit: VersionEdit,
         added: Vec<(usize, Arc<FileMeta>)>,
         last_sequence: u64,
     ) -> Result<Vec<Arc<FileMeta>>> {
+        debug_assert!(edit.added.is_empty(), "the added tables come from `added`");
+        edit.added = added
+            .iter()
+            .map(|(level, f)| (*level, TableFile::clone(f)))
+            .collect();
         edit.next_file_number = Some(self.numbers.peek());
         edit.last_sequence = Some(last_sequence.max(self.last_sequence));
         let (version, removed) = self.current.apply(&edit.deleted, added);
