@@ -62,11 +62,6 @@ pub(crate) fn parse(name: &str) -> Option<FileType> {
     None
 }
 
-/// [`parse`] on the last component of a path.
-pub(crate) fn parse_path(path: &Path) -> Option<FileType> {
-    parse(path.file_name()?.to_str()?)
-}
-
 pub(crate) fn manifest_name(number: u64) -> String {
     format!("{MANIFEST_PREFIX}{number:06}")
 }

@@ -161,7 +161,7 @@ pub fn validate_batch(batch: &crate::WriteBatch) -> crate::Result<()> {
 }
 
 /// A read-only file system over files held in memory.
-#[derive(Default)]
+#[derive(Debug, Default)]
 struct MemFs {
     files: parking_lot::Mutex<HashMap<PathBuf, Arc<Vec<u8>>>>,
 }
@@ -246,11 +246,9 @@ mod tests {
     #[test]
     fn targets_accept_real_and_damaged_files() {
         let dir = tempfile::tempdir().unwrap();
-        let opts = crate::Options {
-            write_buffer_size: 4 << 10,
-            block_size: 128,
-            ..crate::Options::default()
-        };
+        let opts = crate::Options::default()
+            .write_buffer_size(4 << 10)
+            .block_size(128);
         let db = crate::Db::open(dir.path(), opts).unwrap();
         for i in 0..300u32 {
             db.put(format!("key{i}"), format!("value{i}")).unwrap();
@@ -261,7 +259,8 @@ mod tests {
         for entry in std::fs::read_dir(dir.path()).unwrap() {
             let path = entry.unwrap().path();
             let data = std::fs::read(&path).unwrap();
-            let target: fn(&[u8]) = match filename::parse_path(&path) {
+            let name = path.file_name().unwrap().to_str().unwrap();
+            let target: fn(&[u8]) = match filename::parse(name) {
                 Some(FileType::Wal(_)) => wal,
                 Some(FileType::Table(_)) => table,
                 Some(FileType::Manifest(_)) => manifest,

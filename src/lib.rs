@@ -28,9 +28,11 @@ mod coding;
 mod compaction;
 mod db;
 mod error;
+#[cfg(any(test, feature = "test-util"))]
 pub mod fault;
 mod filename;
 pub mod fs;
+#[cfg(any(test, feature = "fuzzing"))]
 #[doc(hidden)]
 pub mod fuzzing;
 mod iter;

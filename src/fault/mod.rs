@@ -66,7 +66,8 @@ pub enum Target {
 impl Target {
     /// The kind of `path`, from its file name.
     pub fn of(path: &Path) -> Target {
-        match filename::parse_path(path) {
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        match filename::parse(name) {
             Some(FileType::Wal(_)) => Target::Wal,
             Some(FileType::Table(_)) => Target::Table,
             // The engine's only temporary file is CURRENT's.

@@ -98,7 +98,9 @@ impl State {
         for entry in entries.flatten() {
             let path = entry.path();
             let is_file = entry.file_type().is_ok_and(|t| t.is_file());
-            if !is_file || filename::parse_path(&path) == Some(FileType::Lock) {
+            if !is_file
+                || entry.file_name().to_str().and_then(filename::parse) == Some(FileType::Lock)
+            {
                 continue;
             }
             let len = entry.metadata().map_or(0, |m| m.len());

@@ -11,11 +11,13 @@ mod index;
 mod table;
 mod verify;
 
-pub(crate) use block::{Block, BlockIter};
+pub(crate) use block::Block;
+// The fuzz targets (src/fuzzing.rs) decode blocks and filters on their own.
 pub(crate) use builder::{TableBuilder, TableOptions, TableSummary};
 pub(crate) use cache::BlockCache;
-pub(crate) use filter::Filter;
 pub(crate) use table::{Table, TableIter};
+#[cfg(any(test, feature = "fuzzing"))]
+pub(crate) use {block::BlockIter, filter::Filter};
 
 #[cfg(test)]
 mod tests {
