@@ -159,7 +159,8 @@ impl InternalIterator for MemtableIter {
     }
 
     fn seek_to_first(&mut self) -> Result<()> {
-        self.node = self.mem.list.head().next(0);
+        // SAFETY: level 0 is below every node's height.
+        self.node = unsafe { self.mem.list.head().next(0) };
         Ok(())
     }
 
@@ -169,7 +170,8 @@ impl InternalIterator for MemtableIter {
     }
 
     fn next(&mut self) -> Result<()> {
-        self.node = self.node().next(0);
+        // SAFETY: level 0 is below every node's height.
+        self.node = unsafe { self.node().next(0) };
         Ok(())
     }
 
