@@ -14,6 +14,9 @@
 //! ```
 //! Tags are varints. An unknown tag fails the open, as it means a newer format.
 
+// A decoder: a damaged length or offset must be an error, never an index panic.
+#![cfg_attr(not(test), deny(clippy::indexing_slicing))]
+
 use std::path::{Path, PathBuf};
 
 use crate::coding::{Reader, put_length_prefixed, put_varint32, put_varint64};

@@ -11,7 +11,6 @@
 //! ```
 
 use crate::bloom::{BLOCK_BITS, block_index, probes};
-use crate::coding::decode_fixed32;
 
 const BLOCK_BYTES: usize = BLOCK_BITS as usize / 8;
 
@@ -45,7 +44,10 @@ impl FilterBuilder {
         for &h in &self.hashes {
             let block = block_index(h, num_blocks) * BLOCK_BYTES;
             for bit in probes(h, num_probes) {
-                out[block + (bit / 8) as usize] |= 1 << (bit % 8);
+                // In range: `block_index` is below `num_blocks`, `bit` below BLOCK_BITS.
+                if let Some(byte) = out.get_mut(block + (bit / 8) as usize) {
+                    *byte |= 1 << (bit % 8);
+                }
             }
         }
         out.push(num_probes);
@@ -64,11 +66,10 @@ pub(crate) struct Filter {
 impl Filter {
     pub(crate) fn decode(mut data: Vec<u8>) -> Result<Filter, &'static str> {
         let n = data.len();
-        if n < 5 {
+        let Some(&[num_probes, ref count @ ..]) = data.last_chunk::<5>() else {
             return Err("filter block shorter than its trailer");
-        }
-        let num_probes = data[n - 5];
-        let num_blocks = decode_fixed32(&data[n - 4..]).ok_or("filter trailer")?;
+        };
+        let num_blocks = u32::from_le_bytes(*count);
         if num_probes == 0 || num_probes > 30 {
             return Err("filter probe count out of range");
         }
@@ -89,8 +90,17 @@ impl Filter {
         if self.num_blocks == 0 {
             return true;
         }
-        let block = &self.bits[block_index(hash, self.num_blocks) * BLOCK_BYTES..][..BLOCK_BYTES];
-        probes(hash, self.num_probes).all(|bit| block[(bit / 8) as usize] & (1 << (bit % 8)) != 0)
+        let start = block_index(hash, self.num_blocks) * BLOCK_BYTES;
+        // `decode` checked that the bits hold `num_blocks` whole blocks; were one missing,
+        // "may contain" is the answer that never hides a key.
+        let Some(block) = self.bits.get(start..start + BLOCK_BYTES) else {
+            return true;
+        };
+        probes(hash, self.num_probes).all(|bit| {
+            block
+                .get((bit / 8) as usize)
+                .is_none_or(|byte| byte & (1 << (bit % 8)) != 0)
+        })
     }
 
     pub(crate) fn size(&self) -> usize {

@@ -6,6 +6,9 @@
 //! business, in `db/write.rs`); [`read`] replays a WAL at open, and reads it record by
 //! record for `check` and `repair`.
 
+// A decoder: a damaged length or offset must be an error, never an index panic.
+#![cfg_attr(not(test), deny(clippy::indexing_slicing))]
+
 mod reader;
 mod writer;
 
