@@ -1,5 +1,5 @@
 //! An atomic group of puts and deletes, and its encoding as a WAL record payload
-//! (docs/FORMAT.md, "WAL").
+//! (docs/FORMAT.md, "WAL records").
 //!
 //! ```text
 //! payload := first_seq:u64 count:u32 entry*count

@@ -1,7 +1,7 @@
 //! The writer's lock on a database directory: an exclusive `flock` on `DIR/LOCK`, held for
 //! as long as the database is open. The file holds the holder's PID so that a refused writer
 //! can say who holds it. The kernel releases a `flock` when its holder dies, even by SIGKILL,
-//! so a crash never leaves a stale lock behind.
+//! so a crash never leaves a stale lock behind (docs/FORMAT.md, "The directory").
 
 use std::fs::{File, OpenOptions, TryLockError};
 use std::io::{Read, Seek, SeekFrom, Write};

@@ -1,5 +1,5 @@
 //! The manifest: a record file of version edits, and the CURRENT file naming the live
-//! manifest (docs/FORMAT.md, "Manifest").
+//! manifest (docs/FORMAT.md, "Manifest records" and "CURRENT").
 //!
 //! ```text
 //! edit  := field*

@@ -150,3 +150,67 @@ fn the_v1_fixture_opens_and_holds_every_key_and_tombstone() {
     assert_holds_the_fixture(&db);
     db.close().unwrap();
 }
+
+/// Every codec file points at the section of docs/FORMAT.md that describes its bytes, as
+/// `(docs/FORMAT.md, "Heading")`; six of those pointers once named headings that did not
+/// exist. Each quoted name must be a heading of FORMAT.md or the bold lead of a paragraph.
+#[test]
+fn every_pointer_into_format_md_names_a_section_that_exists() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let doc = std::fs::read_to_string(root.join("docs/FORMAT.md")).unwrap();
+    let mut sections: Vec<String> = doc
+        .lines()
+        .filter_map(|l| l.strip_prefix('#'))
+        .map(|h| h.trim_start_matches('#').trim().to_string())
+        .collect();
+    sections.extend(doc.lines().filter_map(|l| {
+        let lead = l.strip_prefix("**")?.split_once("**")?.0;
+        Some(lead.trim_end_matches('.').to_string())
+    }));
+    let mut files = vec![root.join("src")];
+    let mut pointers = 0;
+    while let Some(path) = files.pop() {
+        if path.is_dir() {
+            files.extend(std::fs::read_dir(&path).unwrap().map(|e| e.unwrap().path()));
+            continue;
+        }
+        if path.extension().is_none_or(|e| e != "rs") {
+            continue;
+        }
+        // Comments joined into one text, so a pointer may wrap.
+        let comments: String = std::fs::read_to_string(&path)
+            .unwrap()
+            .lines()
+            .filter_map(|l| l.trim_start().strip_prefix("//"))
+            .map(|l| l.trim_start_matches(['/', '!']).trim())
+            .collect::<Vec<_>>()
+            .join(" ");
+        for (at, _) in comments.match_indices("docs/FORMAT.md,") {
+            for name in quoted_names(&comments[at + "docs/FORMAT.md,".len()..]) {
+                pointers += 1;
+                assert!(
+                    sections.iter().any(|s| s == name),
+                    "{} points at FORMAT.md section {name:?}, which does not exist",
+                    path.display()
+                );
+            }
+        }
+    }
+    assert!(pointers >= 20, "only {pointers} pointers found");
+}
+
+/// The names of `"A"`, `"A" and "B"` or `"A", under "B"` at the start of `text`.
+fn quoted_names(mut text: &str) -> Vec<&str> {
+    let mut names = Vec::new();
+    loop {
+        text = text.trim_start();
+        let Some((name, rest)) = text.strip_prefix('"').and_then(|t| t.split_once('"')) else {
+            return names;
+        };
+        names.push(name);
+        text = rest.trim_start();
+        for joint in [",", "and", "under"] {
+            text = text.strip_prefix(joint).unwrap_or(text).trim_start();
+        }
+    }
+}

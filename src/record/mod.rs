@@ -1,5 +1,5 @@
-//! Checksummed record framing shared by the WAL and the manifest (docs/FORMAT.md, "Record
-//! files").
+//! Checksummed record framing shared by the WAL and the manifest
+//! (docs/FORMAT.md, "Record files: the WAL and the manifest").
 //!
 //! A record file is a 16-byte header followed by records:
 //!

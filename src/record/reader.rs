@@ -1,5 +1,5 @@
 //! Reads a record file, telling a torn tail (dropped) from corruption (an error naming the
-//! file and offset). See docs/FORMAT.md, "Record files".
+//! file and offset) (docs/FORMAT.md, "Record files: the WAL and the manifest").
 
 use std::path::Path;
 

@@ -1,4 +1,5 @@
-//! Reads a block built by [`super::block_builder::BlockBuilder`] (docs/FORMAT.md, "Blocks").
+//! Reads a block built by [`super::block_builder::BlockBuilder`] (docs/FORMAT.md,
+//! "Data and index blocks").
 //!
 //! A block's bytes passed their checksum before they got here, but the decoder still checks
 //! every length against the block's bounds: damage that a checksum cannot catch (or a crafted

@@ -1,4 +1,5 @@
-//! Builds a block: prefix-compressed entries with restart points (docs/FORMAT.md, "Blocks").
+//! Builds a block: prefix-compressed entries with restart points
+//! (docs/FORMAT.md, "Data and index blocks").
 //!
 //! ```text
 //! block   := entry* restart:u32* num_restarts:u32

@@ -1,4 +1,5 @@
-//! Writes a table from entries in internal-key order (docs/FORMAT.md, "SSTables"):
+//! Writes a table from entries in internal-key order (docs/FORMAT.md,
+//! "Tables (SSTables)"):
 //!
 //! ```text
 //! table := data_block* filter_block properties_block index_block footer

@@ -1,5 +1,5 @@
-//! A table's index, decoded once at open into flat arrays (docs/FORMAT.md, "Data and index
-//! blocks"). A point lookup binary-searches it with plain slice comparisons; searching the
+//! A table's index, decoded once at open into flat arrays
+//! (docs/FORMAT.md, "Data and index blocks"). A point lookup binary-searches it with plain slice comparisons; searching the
 //! encoded index block instead decoded an entry (three varints and bounds checks) at every
 //! step, a fifth of a random read's time in profiles.
 

@@ -1,5 +1,5 @@
 //! Sorted string tables: immutable files of internal keys in order, with blocks, an index,
-//! a bloom filter and a footer (docs/FORMAT.md, "SSTables").
+//! a bloom filter and a footer (docs/FORMAT.md, "Tables (SSTables)").
 
 // A decoder: a damaged length or offset must be an error, never an index panic.
 #![cfg_attr(not(test), deny(clippy::indexing_slicing))]
