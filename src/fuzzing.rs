@@ -15,10 +15,10 @@ use crate::fs::{FileSystem, RandomAccessFile, WritableFile};
 use crate::iter::InternalIterator;
 use crate::key;
 use crate::manifest::{self, MANIFEST_KIND, VersionEdit};
-use crate::memtable::Memtable;
+use crate::memtable::{Memtable, MemtableIter};
 use crate::record;
 use crate::sstable::BlockCache;
-use crate::sstable::{Block, BlockIter, Filter, Table};
+use crate::sstable::{Block, BlockIter, Filter, Table, TableIter};
 use crate::version::{TableContext, VersionSet};
 use crate::wal::{self, OnDamage};
 
@@ -57,12 +57,35 @@ fn replay_payload(payload: &[u8]) -> Result<(), &'static str> {
 
 fn scan_memtable(mem: &Arc<Memtable>) {
     let mut it = mem.iter();
-    let _ = it.seek_to_first();
+    if it.seek_to_first().is_ok() {
+        first_keys(&mut it, MemtableIter::valid, MemtableIter::key, |it| {
+            it.next().is_ok()
+        });
+    }
+}
+
+/// Steps a positioned cursor through at most [`MAX_STEPS`] entries, stopping at the end or
+/// at the first error (`next` says whether the step succeeded), and returns the first keys
+/// it met, to seek to later.
+fn first_keys<I>(
+    it: &mut I,
+    valid: impl Fn(&I) -> bool,
+    key: impl Fn(&I) -> &[u8],
+    mut next: impl FnMut(&mut I) -> bool,
+) -> Vec<Vec<u8>> {
+    let mut keys = Vec::new();
     for _ in 0..MAX_STEPS {
-        if !it.valid() || it.next().is_err() {
+        if !valid(it) {
+            break;
+        }
+        if keys.len() < 16 {
+            keys.push(key(it).to_vec());
+        }
+        if !next(it) {
             break;
         }
     }
+    keys
 }
 
 /// A manifest as an open reads it: CURRENT names it, its edits are decoded and applied to
@@ -97,20 +120,12 @@ pub fn table(data: &[u8]) {
         return;
     };
     let table = Arc::new(table);
-    let mut keys = Vec::new();
     let mut it = table.iter();
+    let mut keys = Vec::new();
     if it.seek_to_first().is_ok() {
-        for _ in 0..MAX_STEPS {
-            if !it.valid() {
-                break;
-            }
-            if keys.len() < 16 {
-                keys.push(it.key().to_vec());
-            }
-            if it.next().is_err() {
-                break;
-            }
-        }
+        keys = first_keys(&mut it, TableIter::valid, TableIter::key, |it| {
+            it.next().is_ok()
+        });
     }
     keys.push(key::lookup_key(b"probe", key::MAX_SEQ));
     for k in &keys {
@@ -131,17 +146,9 @@ pub fn block(data: &[u8]) {
         let mut it = BlockIter::new(Arc::new(block));
         let mut keys = Vec::new();
         if it.seek_to_first().is_ok() {
-            for _ in 0..MAX_STEPS {
-                if !it.valid() {
-                    break;
-                }
-                if keys.len() < 16 {
-                    keys.push(it.key().to_vec());
-                }
-                if it.next().is_err() {
-                    break;
-                }
-            }
+            keys = first_keys(&mut it, BlockIter::valid, BlockIter::key, |it| {
+                it.next().is_ok()
+            });
         }
         keys.push(b"probe".to_vec());
         for k in &keys {

@@ -3,8 +3,8 @@
 //! Concurrency, in one paragraph: writers serialize on `write` only for the WAL append and
 //! the memtable insert; the `fdatasync` happens outside it and is shared by every writer
 //! waiting on it (group commit). Readers take no lock: they load the visible sequence
-//! number, then the current `SuperVersion` (memtables + version, `inner.rs`) through an `ArcSwap`.
-//! A flush thread turns immutable memtables into L0 tables and a compaction thread merges
+//! number, then the current `SuperVersion` (memtables + version, in `inner.rs`) through an
+//! `ArcSwap`. A flush thread turns immutable memtables into L0 tables and a compaction thread merges
 //! levels; both log their edits to the manifest under `versions` and publish a new
 //! super-version under `sv_lock`. Lock order: `write` -> `sv_lock`, `versions` -> `sv_lock`,
 //! `write` -> `sync`.

@@ -127,16 +127,19 @@ impl DbInner {
         }
     }
 
+    /// Where the live WAL ends, `(number, bytes)`: what a sync must cover for every write
+    /// so far to be durable. `None` without a writer (a secondary, or after close).
+    fn wal_end(&self) -> Option<(u64, u64)> {
+        let guard = self.write.lock();
+        guard.as_ref().map(|ws| (ws.wal.number(), ws.wal.len()))
+    }
+
     /// Makes every write so far durable.
     pub(crate) fn sync_all(&self) -> Result<()> {
-        let target = {
-            let guard = self.write.lock();
-            match guard.as_ref() {
-                Some(ws) => (ws.wal.number(), ws.wal.len()),
-                None => return Ok(()),
-            }
-        };
-        self.sync_wal_to(target.0, target.1)
+        match self.wal_end() {
+            Some((number, end)) => self.sync_wal_to(number, end),
+            None => Ok(()),
+        }
     }
 
     /// Waits or slows down while memtables or L0 are over their limits, and switches to a
@@ -260,17 +263,13 @@ impl DbInner {
 
     /// At close: sync the WAL so that `SyncMode::None` loses nothing on a clean shutdown.
     pub(crate) fn close_wal(&self) -> Result<()> {
-        let target = {
-            let guard = self.write.lock();
-            match guard.as_ref() {
-                Some(ws) => (ws.wal.number(), ws.wal.len()),
-                None => return Ok(()),
-            }
+        let Some((number, end)) = self.wal_end() else {
+            return Ok(());
         };
         // After a failure this reports the reason writes stopped, even when the WAL itself
         // was already durable (a background flush or compaction failed).
         let result = self
-            .sync_wal_to(target.0, target.1)
+            .sync_wal_to(number, end)
             .and_then(|()| self.check_writable());
         *self.write.lock() = None;
         result

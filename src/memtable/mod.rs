@@ -200,34 +200,19 @@ mod tests {
         put(&m, 2, b"b", b"b2");
         put(&m, 3, b"a", b"a3");
         m.apply(4, std::iter::once((Kind::Delete, &b"b"[..], &b""[..])));
-        assert_eq!(
-            m.get(&lookup_key(b"a", 10), crate::bloom::key_hash(b"a")),
-            Lookup::Found(b"a3")
-        );
-        assert_eq!(
-            m.get(&lookup_key(b"a", 2), crate::bloom::key_hash(b"a")),
-            Lookup::Found(b"a1")
-        );
-        assert_eq!(
-            m.get(&lookup_key(b"a", 0), crate::bloom::key_hash(b"a")),
-            Lookup::Absent
-        );
-        assert_eq!(
-            m.get(&lookup_key(b"b", 4), crate::bloom::key_hash(b"b")),
-            Lookup::Deleted
-        );
-        assert_eq!(
-            m.get(&lookup_key(b"b", 3), crate::bloom::key_hash(b"b")),
-            Lookup::Found(b"b2")
-        );
-        assert_eq!(
-            m.get(&lookup_key(b"c", 10), crate::bloom::key_hash(b"c")),
-            Lookup::Absent
-        );
-        assert_eq!(
-            m.get(&lookup_key(b"", 10), crate::bloom::key_hash(b"")),
-            Lookup::Absent
-        );
+        let cases: [(&[u8], SeqNum, Lookup<'_>); 7] = [
+            (b"a", 10, Lookup::Found(b"a3")),
+            (b"a", 2, Lookup::Found(b"a1")),
+            (b"a", 0, Lookup::Absent),
+            (b"b", 4, Lookup::Deleted),
+            (b"b", 3, Lookup::Found(b"b2")),
+            (b"c", 10, Lookup::Absent),
+            (b"", 10, Lookup::Absent),
+        ];
+        for (key, seq, expected) in cases {
+            let got = m.get(&lookup_key(key, seq), crate::bloom::key_hash(key));
+            assert_eq!(got, expected, "{key:?} at {seq}");
+        }
         assert_eq!(m.len(), 4);
     }
 
