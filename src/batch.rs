@@ -1,11 +1,14 @@
 //! An atomic group of puts and deletes, and its encoding as a WAL record payload
-//! (docs/FORMAT.md, "WAL").
+//! (docs/FORMAT.md, "WAL records").
 //!
 //! ```text
 //! payload := first_seq:u64 count:u32 entry*count
 //! entry   := kind:u8 key_len:varint key value_len:varint value     (kind 1 = put)
 //!          | kind:u8 key_len:varint key                            (kind 0 = delete)
 //! ```
+
+// A decoder: a damaged length or offset must be an error, never an index panic.
+#![cfg_attr(not(test), deny(clippy::indexing_slicing))]
 
 use crate::coding::{Reader, put_fixed32, put_fixed64, put_length_prefixed};
 use crate::error::{Error, Result};
@@ -176,7 +179,7 @@ impl<'a> Payload<'a> {
         Ok(Payload {
             first_seq,
             count,
-            entries: &payload[PAYLOAD_HEADER_LEN..],
+            entries: r.remaining(),
         })
     }
 

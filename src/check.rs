@@ -10,15 +10,14 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
-use crate::db::{CheckReport, FileType, live_wals, parse_file_name};
+use crate::db::CheckReport;
 use crate::error::{Error, IoContext, Result};
-use crate::key;
+use crate::filename::{self, FileType};
 use crate::manifest::{self, MANIFEST_KIND, VersionEdit};
 use crate::options::Options;
 use crate::record::{self, is_cut_short};
-use crate::sstable::{BlockIter, Table};
 use crate::version::{FileMeta, TableContext, VersionSet};
-use crate::wal::{self, WAL_KIND};
+use crate::wal::{self, OnDamage};
 
 /// One damaged place: the file, the offset when known, and what is wrong.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -43,20 +42,6 @@ impl fmt::Display for Problem {
 }
 
 impl Problem {
-    /// One problem per byte range a salvage scan skipped.
-    pub(crate) fn skipped(path: &Path, what: &str, ranges: &[(u64, u64)]) -> Vec<Problem> {
-        ranges
-            .iter()
-            .map(|&(start, end)| {
-                Problem::new(
-                    path,
-                    start,
-                    format!("damaged {what} record ({} bytes skipped)", end - start),
-                )
-            })
-            .collect()
-    }
-
     pub(crate) fn new(path: &Path, offset: u64, reason: impl Into<String>) -> Problem {
         Problem {
             path: path.to_path_buf(),
@@ -155,13 +140,13 @@ fn check_manifest(
     out: &mut DirCheck,
 ) -> Option<(VersionSet, u64)> {
     let fs = ctx.fs.as_ref();
-    let current = dir.join(manifest::CURRENT);
+    let current = filename::current_path(dir);
     let path = match manifest::read_current(fs, dir) {
         Ok(Some((_, path))) => path,
         Ok(None) => {
             let has_files = names.iter().any(|n| {
                 matches!(
-                    parse_file_name(n),
+                    filename::parse(n),
                     Some(FileType::Table(_) | FileType::Wal(_))
                 )
             });
@@ -199,8 +184,11 @@ fn check_manifest(
     });
     match scanned {
         Ok(scan) => {
-            out.problems
-                .extend(Problem::skipped(&path, "manifest", &scan.skipped));
+            out.problems.extend(
+                scan.skipped_damage(&path, MANIFEST_KIND)
+                    .into_iter()
+                    .map(|e| Problem::from_error(&path, e)),
+            );
             if let Some(at) = scan.torn_at {
                 let tail = data.get(at as usize..).unwrap_or_default();
                 if at > 0 && is_cut_short(tail) {
@@ -239,16 +227,9 @@ fn unnamed_tables(
     named: &HashSet<u64>,
     ctx: &Arc<TableContext>,
 ) -> Vec<Arc<FileMeta>> {
-    let mut numbers: Vec<u64> = names
-        .iter()
-        .filter_map(|n| match parse_file_name(n) {
-            Some(FileType::Table(t)) if !named.contains(&t) => Some(t),
-            _ => None,
-        })
-        .collect();
-    numbers.sort_unstable();
-    numbers
+    filename::tables(names)
         .into_iter()
+        .filter(|t| !named.contains(t))
         .map(|number| Arc::new(FileMeta::unknown(number, ctx)))
         .collect()
 }
@@ -262,9 +243,15 @@ fn check_table_file(f: &FileMeta, out: &mut DirCheck) {
             return;
         }
     };
-    let checked = check_table(&table);
+    let verified = match table.verify() {
+        Ok(verified) => verified,
+        Err(e) => {
+            out.problems.push(Problem::from_error(&path, e));
+            return;
+        }
+    };
     out.checked.tables += 1;
-    out.checked.table_entries += checked.entries;
+    out.checked.table_entries += verified.entries;
     out.checked.bytes += f.size;
     let len = table.file_size();
     if f.size > 0 && len != f.size {
@@ -274,70 +261,21 @@ fn check_table_file(f: &FileMeta, out: &mut DirCheck) {
             format!("the manifest says {} bytes, the file has {len}", f.size),
         ));
     }
-    out.problems.extend(checked.problems);
-}
-
-/// What checking one table found.
-pub(crate) struct TableCheck {
-    pub entries: u64,
-    pub problems: Vec<Problem>,
-}
-
-/// Checks every data block of an open table (its index, filter, properties and footer
-/// were checked by the open): each block's checksum, each key's form and their order.
-pub(crate) fn check_table(table: &Arc<Table>) -> TableCheck {
-    let path = table.path().to_path_buf();
-    let mut out = TableCheck {
-        entries: 0,
-        problems: Vec::new(),
-    };
-    let mut prev: Option<Vec<u8>> = None;
-    let walked = table.for_each_block(|offset, block| {
-        let block = match block {
-            Ok(b) => b,
-            Err(e) => {
-                out.problems.push(Problem::from_error(&path, e));
-                prev = None;
-                return;
-            }
-        };
-        let mut it = BlockIter::new(block);
-        let mut step = it.seek_to_first();
-        while step.is_ok() && it.valid() {
-            if key::parse(it.key()).is_none() {
-                out.problems
-                    .push(Problem::new(&path, offset, "malformed internal key"));
-                return;
-            }
-            if prev
-                .as_deref()
-                .is_some_and(|p| key::compare(p, it.key()) != std::cmp::Ordering::Less)
-            {
-                out.problems
-                    .push(Problem::new(&path, offset, "keys out of order"));
-                return;
-            }
-            prev = Some(it.key().to_vec());
-            out.entries += 1;
-            step = it.next();
-        }
-        if let Err(reason) = step {
-            out.problems.push(Problem::new(&path, offset, reason));
-        }
-    });
-    if let Err(e) = walked {
-        out.problems.push(Problem::from_error(&path, e));
-    }
-    out
+    out.problems.extend(
+        verified
+            .damage
+            .into_iter()
+            .map(|e| Problem::from_error(&path, e)),
+    );
 }
 
 /// Checks every live WAL record by record. A torn tail of the newest WAL is a crash's
 /// unacknowledged write, not damage.
 fn check_wals(dir: &Path, opts: &Options, names: &[String], log_number: u64, out: &mut DirCheck) {
-    let wals = live_wals(names, 0);
+    let wals = filename::live_wals(names, 0);
     let newest = wals.last().copied();
     for number in wals {
-        let path = wal::wal_path(dir, number);
+        let path = filename::wal_path(dir, number);
         if number < log_number {
             out.notes.push(format!(
                 "{} is older than the manifest's log number (the next open removes it)",
@@ -345,48 +283,37 @@ fn check_wals(dir: &Path, opts: &Options, names: &[String], log_number: u64, out
             ));
             continue;
         }
-        let data = match opts.fs.read_all(&path) {
-            Ok(d) => d,
+        let replayed = match wal::read(opts.fs.as_ref(), &path, OnDamage::Skip, |_| Ok(())) {
+            Ok(replayed) => replayed,
             Err(e) => {
-                out.problems
-                    .push(Problem::from_error(&path, Error::io("read WAL", &path, e)));
+                // A WAL that could not be read was not checked; one whose header is damaged was.
+                if !matches!(e, Error::Io { .. }) {
+                    out.checked.wal_files += 1;
+                }
+                out.problems.push(Problem::from_error(&path, e));
                 continue;
             }
         };
-        let mut records = 0;
-        let scanned = record::scan(&data, &path, WAL_KIND, true, |offset, payload| {
-            records += 1;
-            let batch = crate::batch::Payload::decode(payload).and_then(|b| wal::check_batch(&b));
-            if let Err(reason) = batch {
-                out.problems.push(Problem::new(
-                    &path,
-                    offset,
-                    format!("bad WAL record: {reason}"),
-                ));
-            }
-            Ok(())
-        });
-        match scanned {
-            Ok(scan) => {
-                out.problems
-                    .extend(Problem::skipped(&path, "WAL", &scan.skipped));
-                match scan.torn_at {
-                    Some(at) if Some(number) == newest => out.notes.push(format!(
-                        "{} ends in a record cut short at offset {at} (a write the crash interrupted; never acknowledged, dropped at open)",
-                        path.display()
-                    )),
-                    Some(at) => out.problems.push(Problem::new(
-                        &path,
-                        at,
-                        "damaged record at the end of a WAL that is not the newest",
-                    )),
-                    None => {}
-                }
-                out.checked.bytes += scan.valid_len;
-            }
-            Err(e) => out.problems.push(Problem::from_error(&path, e)),
+        out.problems.extend(
+            replayed
+                .damage
+                .into_iter()
+                .map(|e| Problem::from_error(&path, e)),
+        );
+        match replayed.torn_at {
+            Some(at) if Some(number) == newest => out.notes.push(format!(
+                "{} ends in a record cut short at offset {at} (a write the crash interrupted; never acknowledged, dropped at open)",
+                path.display()
+            )),
+            Some(at) => out.problems.push(Problem::new(
+                &path,
+                at,
+                "damaged record at the end of a WAL that is not the newest",
+            )),
+            None => {}
         }
+        out.checked.bytes += replayed.valid_len;
         out.checked.wal_files += 1;
-        out.checked.wal_records += records;
+        out.checked.wal_records += replayed.records;
     }
 }

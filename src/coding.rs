@@ -1,6 +1,9 @@
 //! Little-endian fixed-width and LEB128 varint encodings used by every on-disk format
 //! (docs/FORMAT.md, "Encodings"). Decoding never panics: a short or malformed input is `None`.
 
+// A decoder: a damaged length or offset must be an error, never an index panic.
+#![cfg_attr(not(test), deny(clippy::indexing_slicing))]
+
 pub(crate) fn put_varint32(dst: &mut Vec<u8>, v: u32) {
     put_varint64(dst, u64::from(v));
 }
@@ -78,6 +81,11 @@ impl<'a> Reader<'a> {
         self.buf.is_empty()
     }
 
+    /// What is left to read.
+    pub(crate) fn remaining(&self) -> &'a [u8] {
+        self.buf
+    }
+
     pub(crate) fn u8(&mut self) -> Option<u8> {
         let (&b, rest) = self.buf.split_first()?;
         self.buf = rest;
@@ -86,25 +94,25 @@ impl<'a> Reader<'a> {
 
     pub(crate) fn fixed32(&mut self) -> Option<u32> {
         let v = decode_fixed32(self.buf)?;
-        self.buf = &self.buf[4..];
+        self.buf = self.buf.get(4..)?;
         Some(v)
     }
 
     pub(crate) fn fixed64(&mut self) -> Option<u64> {
         let v = decode_fixed64(self.buf)?;
-        self.buf = &self.buf[8..];
+        self.buf = self.buf.get(8..)?;
         Some(v)
     }
 
     pub(crate) fn varint32(&mut self) -> Option<u32> {
         let (v, n) = decode_varint32(self.buf)?;
-        self.buf = &self.buf[n..];
+        self.buf = self.buf.get(n..)?;
         Some(v)
     }
 
     pub(crate) fn varint64(&mut self) -> Option<u64> {
         let (v, n) = decode_varint64(self.buf)?;
-        self.buf = &self.buf[n..];
+        self.buf = self.buf.get(n..)?;
         Some(v)
     }
 

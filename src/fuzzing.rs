@@ -9,16 +9,18 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::batch::Payload;
-use crate::cache::BlockCache;
+use crate::bloom::key_hash;
+use crate::filename;
 use crate::fs::{FileSystem, RandomAccessFile, WritableFile};
 use crate::iter::InternalIterator;
 use crate::key;
 use crate::manifest::{self, MANIFEST_KIND, VersionEdit};
-use crate::memtable::Memtable;
+use crate::memtable::{Memtable, MemtableIter};
 use crate::record;
-use crate::sstable::{Block, BlockIter, Filter, Table, key_hash};
+use crate::sstable::BlockCache;
+use crate::sstable::{Block, BlockIter, Filter, Table, TableIter};
 use crate::version::{TableContext, VersionSet};
-use crate::wal::{self, WAL_KIND};
+use crate::wal::{self, OnDamage};
 
 /// Bounds the work on inputs that decode to very many entries.
 const MAX_STEPS: usize = 10_000;
@@ -31,17 +33,16 @@ pub fn wal(data: &[u8]) {
         let _ = replay_payload(payload);
         return;
     }
-    for salvage in [false, true] {
-        let _ = record::scan(
-            data,
-            Path::new("fuzz.wal"),
-            WAL_KIND,
-            salvage,
-            |_, payload| {
-                replay_payload(payload)
-                    .map_err(|reason| crate::Error::corruption(Path::new("fuzz.wal"), 0, reason))
-            },
-        );
+    let path = filename::wal_path(Path::new(""), 1);
+    let fs = MemFs::default();
+    fs.add(&path, data);
+    for on_damage in [OnDamage::Fail, OnDamage::Skip] {
+        let mem = Arc::new(Memtable::new(0, 1 << 20));
+        let _ = wal::read(&fs, &path, on_damage, |batch| {
+            mem.apply_replayed(batch);
+            Ok(())
+        });
+        scan_memtable(&mem);
     }
 }
 
@@ -49,10 +50,42 @@ fn replay_payload(payload: &[u8]) -> Result<(), &'static str> {
     let batch = Payload::decode(payload)?;
     wal::check_batch(&batch)?;
     let mem = Arc::new(Memtable::new(0, 1 << 20));
-    wal::apply_to(&mem, batch.first_seq, &batch);
-    let mut it = mem.iter();
-    let _ = it.seek_to_first();
+    mem.apply_replayed(&batch);
+    scan_memtable(&mem);
     Ok(())
+}
+
+fn scan_memtable(mem: &Arc<Memtable>) {
+    let mut it = mem.iter();
+    if it.seek_to_first().is_ok() {
+        first_keys(&mut it, MemtableIter::valid, MemtableIter::key, |it| {
+            it.next().is_ok()
+        });
+    }
+}
+
+/// Steps a positioned cursor through at most [`MAX_STEPS`] entries, stopping at the end or
+/// at the first error (`next` says whether the step succeeded), and returns the first keys
+/// it met, to seek to later.
+fn first_keys<I>(
+    it: &mut I,
+    valid: impl Fn(&I) -> bool,
+    key: impl Fn(&I) -> &[u8],
+    mut next: impl FnMut(&mut I) -> bool,
+) -> Vec<Vec<u8>> {
+    let mut keys = Vec::new();
+    for _ in 0..MAX_STEPS {
+        if !valid(it) {
+            break;
+        }
+        if keys.len() < 16 {
+            keys.push(key(it).to_vec());
+        }
+        if !next(it) {
+            break;
+        }
+    }
+    keys
 }
 
 /// A manifest as an open reads it: CURRENT names it, its edits are decoded and applied to
@@ -62,50 +95,49 @@ pub fn manifest(data: &[u8]) {
         let _ = VersionEdit::decode(edit);
         return;
     }
+    let dir = Path::new("db");
+    let path = filename::manifest_path(dir, 1);
     let fs = Arc::new(MemFs::default());
-    fs.add("db/CURRENT", b"MANIFEST-000001\n");
-    fs.add("db/MANIFEST-000001", data);
-    let _ = record::scan(data, Path::new("m"), MANIFEST_KIND, true, |_, p| {
+    fs.add(&filename::current_path(dir), b"MANIFEST-000001\n");
+    fs.add(&path, data);
+    let _ = record::scan(data, &path, MANIFEST_KIND, true, |_, p| {
         let _ = VersionEdit::decode(p);
         Ok(())
     });
-    let _ = manifest::read_edits(fs.as_ref(), Path::new("db/MANIFEST-000001"));
-    let ctx = TableContext::read_only(fs, Path::new("db"));
-    let _ = VersionSet::recover(Path::new("db"), ctx);
+    let _ = manifest::read_edits(fs.as_ref(), &path);
+    let ctx = TableContext::read_only(fs, dir);
+    let _ = VersionSet::recover(dir, ctx);
 }
 
 /// A table opened from arbitrary bytes (footer, index, filter, properties), then scanned,
 /// searched and verified block by block.
 pub fn table(data: &[u8]) {
+    let path = filename::table_path(Path::new(""), 1);
     let fs = MemFs::default();
-    fs.add("000001.sst", data);
+    fs.add(&path, data);
     let cache = Arc::new(BlockCache::new(1 << 20));
-    let Ok(table) = Table::open(&fs, Path::new("000001.sst"), 1, cache) else {
+    let Ok(table) = Table::open(&fs, &path, 1, cache) else {
         return;
     };
     let table = Arc::new(table);
-    let mut keys = Vec::new();
     let mut it = table.iter();
+    let mut keys = Vec::new();
     if it.seek_to_first().is_ok() {
-        for _ in 0..MAX_STEPS {
-            if !it.valid() {
-                break;
-            }
-            if keys.len() < 16 {
-                keys.push(it.key().to_vec());
-            }
-            if it.next().is_err() {
-                break;
-            }
-        }
+        keys = first_keys(&mut it, TableIter::valid, TableIter::key, |it| {
+            it.next().is_ok()
+        });
     }
     keys.push(key::lookup_key(b"probe", key::MAX_SEQ));
     for k in &keys {
         let _ = table.get(k, key_hash(key::user_key(k)));
         let _ = it.seek(k);
     }
-    let _ = table.verify_all();
-    let _ = crate::check::check_table(&table);
+    let _ = table.verify();
+    let mut copied = 0;
+    let _ = table.verify_and_copy(&mut |_, _| {
+        copied += 1;
+        Ok(())
+    });
 }
 
 /// A block decoded, iterated and searched; and the same bytes as a filter.
@@ -114,17 +146,9 @@ pub fn block(data: &[u8]) {
         let mut it = BlockIter::new(Arc::new(block));
         let mut keys = Vec::new();
         if it.seek_to_first().is_ok() {
-            for _ in 0..MAX_STEPS {
-                if !it.valid() {
-                    break;
-                }
-                if keys.len() < 16 {
-                    keys.push(it.key().to_vec());
-                }
-                if it.next().is_err() {
-                    break;
-                }
-            }
+            keys = first_keys(&mut it, BlockIter::valid, BlockIter::key, |it| {
+                it.next().is_ok()
+            });
         }
         keys.push(b"probe".to_vec());
         for k in &keys {
@@ -144,16 +168,16 @@ pub fn validate_batch(batch: &crate::WriteBatch) -> crate::Result<()> {
 }
 
 /// A read-only file system over files held in memory.
-#[derive(Default)]
+#[derive(Debug, Default)]
 struct MemFs {
     files: parking_lot::Mutex<HashMap<PathBuf, Arc<Vec<u8>>>>,
 }
 
 impl MemFs {
-    fn add(&self, path: &str, data: &[u8]) {
+    fn add(&self, path: &Path, data: &[u8]) {
         self.files
             .lock()
-            .insert(PathBuf::from(path), Arc::new(data.to_vec()));
+            .insert(path.to_path_buf(), Arc::new(data.to_vec()));
     }
 }
 
@@ -223,16 +247,15 @@ impl FileSystem for MemFs {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::filename::FileType;
 
     /// The targets run on real files and on damaged copies of them without panicking.
     #[test]
     fn targets_accept_real_and_damaged_files() {
         let dir = tempfile::tempdir().unwrap();
-        let opts = crate::Options {
-            write_buffer_size: 4 << 10,
-            block_size: 128,
-            ..crate::Options::default()
-        };
+        let opts = crate::Options::default()
+            .write_buffer_size(4 << 10)
+            .block_size(128);
         let db = crate::Db::open(dir.path(), opts).unwrap();
         for i in 0..300u32 {
             db.put(format!("key{i}"), format!("value{i}")).unwrap();
@@ -243,15 +266,12 @@ mod tests {
         for entry in std::fs::read_dir(dir.path()).unwrap() {
             let path = entry.unwrap().path();
             let data = std::fs::read(&path).unwrap();
-            let name = path.file_name().unwrap().to_str().unwrap().to_string();
-            let target: fn(&[u8]) = if name.ends_with(".wal") {
-                wal
-            } else if name.ends_with(".sst") {
-                table
-            } else if name.starts_with("MANIFEST") {
-                manifest
-            } else {
-                continue;
+            let name = path.file_name().unwrap().to_str().unwrap();
+            let target: fn(&[u8]) = match filename::parse(name) {
+                Some(FileType::Wal(_)) => wal,
+                Some(FileType::Table(_)) => table,
+                Some(FileType::Manifest(_)) => manifest,
+                _ => continue,
             };
             target(&data);
             block(&data);

@@ -22,14 +22,17 @@
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 mod batch;
-mod cache;
+mod bloom;
 mod check;
 mod coding;
 mod compaction;
 mod db;
 mod error;
+#[cfg(any(test, feature = "test-util"))]
 pub mod fault;
+mod filename;
 pub mod fs;
+#[cfg(any(test, feature = "fuzzing"))]
 #[doc(hidden)]
 pub mod fuzzing;
 mod iter;
@@ -46,8 +49,7 @@ mod wal;
 
 pub use batch::WriteBatch;
 pub use check::{DirCheck, Problem, check_dir};
-pub use db::{CacheStats, CheckReport, Db, LevelStats, Snapshot, Stats};
+pub use db::{CacheStats, CheckReport, Db, DbIterator, LevelStats, Snapshot, Stats};
 pub use error::{Error, Result};
-pub use iter::DbIterator;
 pub use options::{MAX_BATCH_SIZE, MAX_KEY_SIZE, MAX_VALUE_SIZE, NUM_LEVELS, Options, SyncMode};
 pub use repair::{RepairReport, repair_dir};

@@ -1,15 +1,14 @@
 //! The writer's lock on a database directory: an exclusive `flock` on `DIR/LOCK`, held for
 //! as long as the database is open. The file holds the holder's PID so that a refused writer
 //! can say who holds it. The kernel releases a `flock` when its holder dies, even by SIGKILL,
-//! so a crash never leaves a stale lock behind.
+//! so a crash never leaves a stale lock behind (docs/FORMAT.md, "The directory").
 
 use std::fs::{File, OpenOptions, TryLockError};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::Path;
 
 use crate::error::{Error, IoContext, Result};
-
-pub(crate) const LOCK_FILE: &str = "LOCK";
+use crate::filename;
 
 /// Holds the lock until dropped.
 #[derive(Debug)]
@@ -20,7 +19,7 @@ pub(crate) struct DirLock {
 impl DirLock {
     /// Takes the lock at once or fails with [`Error::Locked`]; it never waits.
     pub(crate) fn acquire(dir: &Path) -> Result<DirLock> {
-        let path = dir.join(LOCK_FILE);
+        let path = filename::lock_path(dir);
         let mut file = OpenOptions::new()
             .read(true)
             .write(true)
@@ -62,7 +61,7 @@ mod tests {
         let held = DirLock::acquire(dir.path()).unwrap();
         match DirLock::acquire(dir.path()) {
             Err(Error::Locked { path, holder_pid }) => {
-                assert_eq!(path, dir.path().join(LOCK_FILE));
+                assert_eq!(path, filename::lock_path(dir.path()));
                 assert_eq!(holder_pid, Some(std::process::id()));
             }
             other => panic!("expected Locked, got {other:?}"),

@@ -1,5 +1,5 @@
 //! The manifest: a record file of version edits, and the CURRENT file naming the live
-//! manifest (docs/FORMAT.md, "Manifest").
+//! manifest (docs/FORMAT.md, "Manifest records" and "CURRENT").
 //!
 //! ```text
 //! edit  := field*
@@ -14,13 +14,18 @@
 //! ```
 //! Tags are varints. An unknown tag fails the open, as it means a newer format.
 
+// A decoder: a damaged length or offset must be an error, never an index panic.
+#![cfg_attr(not(test), deny(clippy::indexing_slicing))]
+
 use std::path::{Path, PathBuf};
 
 use crate::coding::{Reader, put_length_prefixed, put_varint32, put_varint64};
 use crate::error::{Error, IoContext, Result};
+use crate::filename;
 use crate::fs::FileSystem;
 use crate::options::NUM_LEVELS;
 use crate::record::{self, FileKind};
+use crate::sstable::TableSummary;
 
 pub(crate) const MANIFEST_KIND: FileKind = FileKind {
     magic: b"LSMDBMAN",
@@ -28,8 +33,6 @@ pub(crate) const MANIFEST_KIND: FileKind = FileKind {
     name: "manifest",
     tail: record::Tail::CutShort,
 };
-
-pub(crate) const CURRENT: &str = "CURRENT";
 
 const TAG_LOG_NUMBER: u32 = 1;
 const TAG_NEXT_FILE: u32 = 2;
@@ -39,15 +42,28 @@ const TAG_ADDED: u32 = 5;
 const TAG_COMPACT_POINTER: u32 = 6;
 
 /// A table as the manifest records it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) struct NewFile {
-    pub level: usize,
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct TableFile {
     pub number: u64,
     pub size: u64,
     pub smallest: Vec<u8>,
     pub largest: Vec<u8>,
     pub entries: u64,
     pub deletions: u64,
+}
+
+impl TableFile {
+    /// The record of table `number`, from what its builder summed up.
+    pub(crate) fn from_summary(number: u64, summary: TableSummary) -> TableFile {
+        TableFile {
+            number,
+            size: summary.file_size,
+            smallest: summary.smallest,
+            largest: summary.largest,
+            entries: summary.properties.entries,
+            deletions: summary.properties.deletions,
+        }
+    }
 }
 
 /// A change to the set of live tables and the engine's counters, applied atomically.
@@ -57,7 +73,8 @@ pub(crate) struct VersionEdit {
     pub next_file_number: Option<u64>,
     pub last_sequence: Option<u64>,
     pub deleted: Vec<(usize, u64)>,
-    pub added: Vec<NewFile>,
+    /// Tables joining the tree, each with its level.
+    pub added: Vec<(usize, TableFile)>,
     pub compact_pointers: Vec<(usize, Vec<u8>)>,
 }
 
@@ -83,9 +100,9 @@ impl VersionEdit {
             put_varint32(&mut buf, level as u32);
             put_varint64(&mut buf, number);
         }
-        for f in &self.added {
+        for (level, f) in &self.added {
             put_varint32(&mut buf, TAG_ADDED);
-            put_varint32(&mut buf, f.level as u32);
+            put_varint32(&mut buf, *level as u32);
             put_varint64(&mut buf, f.number);
             put_varint64(&mut buf, f.size);
             put_length_prefixed(&mut buf, &f.smallest);
@@ -135,15 +152,17 @@ impl VersionEdit {
                     let largest = r.length_prefixed().ok_or("truncated largest key")?.to_vec();
                     let entries = r.varint64().ok_or("truncated entry count")?;
                     let deletions = r.varint64().ok_or("truncated deletion count")?;
-                    edit.added.push(NewFile {
-                        level: l,
-                        number,
-                        size,
-                        smallest,
-                        largest,
-                        entries,
-                        deletions,
-                    });
+                    edit.added.push((
+                        l,
+                        TableFile {
+                            number,
+                            size,
+                            smallest,
+                            largest,
+                            entries,
+                            deletions,
+                        },
+                    ));
                 }
                 TAG_COMPACT_POINTER => {
                     let l = level(&mut r)?;
@@ -157,18 +176,9 @@ impl VersionEdit {
     }
 }
 
-pub(crate) fn manifest_name(number: u64) -> String {
-    format!("MANIFEST-{number:06}")
-}
-
-/// Parses a `MANIFEST-NNNNNN` file name.
-pub(crate) fn parse_manifest_name(name: &str) -> Option<u64> {
-    name.strip_prefix("MANIFEST-")?.parse().ok()
-}
-
 /// Reads CURRENT: the file name of the live manifest. `Ok(None)` if there is no CURRENT.
 pub(crate) fn read_current(fs: &dyn FileSystem, dir: &Path) -> Result<Option<(u64, PathBuf)>> {
-    let path = dir.join(CURRENT);
+    let path = filename::current_path(dir);
     if !fs.exists(&path) {
         return Ok(None);
     }
@@ -178,7 +188,7 @@ pub(crate) fn read_current(fs: &dyn FileSystem, dir: &Path) -> Result<Option<(u6
     let name = text
         .strip_suffix('\n')
         .ok_or_else(|| Error::corruption(&path, 0, "CURRENT does not end in a newline"))?;
-    let number = parse_manifest_name(name).ok_or_else(|| {
+    let number = filename::parse_manifest_name(name).ok_or_else(|| {
         Error::corruption(&path, 0, format!("CURRENT names {name:?}, not a manifest"))
     })?;
     Ok(Some((number, dir.join(name))))
@@ -187,13 +197,13 @@ pub(crate) fn read_current(fs: &dyn FileSystem, dir: &Path) -> Result<Option<(u6
 /// Points CURRENT at manifest `number`, atomically: write a temporary file, sync it, rename
 /// it over CURRENT, sync the directory.
 pub(crate) fn set_current(fs: &dyn FileSystem, dir: &Path, number: u64) -> Result<()> {
-    let tmp = dir.join(format!("{CURRENT}.{number:06}.tmp"));
+    let tmp = filename::current_temp_path(dir, number);
     let file = fs.create(&tmp).ctx("create", &tmp)?;
-    file.append(format!("{}\n", manifest_name(number)).as_bytes())
+    file.append(format!("{}\n", filename::manifest_name(number)).as_bytes())
         .ctx("write", &tmp)?;
     file.sync_data().ctx("sync", &tmp)?;
     drop(file);
-    let current = dir.join(CURRENT);
+    let current = filename::current_path(dir);
     fs.rename(&tmp, &current).ctx("rename to CURRENT", &tmp)?;
     fs.sync_dir(dir).ctx("sync directory", dir)
 }
@@ -242,15 +252,17 @@ mod tests {
             next_file_number: Some(12),
             last_sequence: Some(1 << 40),
             deleted: vec![(0, 3), (1, 4)],
-            added: vec![NewFile {
-                level: 1,
-                number: 11,
-                size: 4096,
-                smallest: b"a\x01\0\0\0\0\0\0\0".to_vec(),
-                largest: b"z\x01\0\0\0\0\0\0\0".to_vec(),
-                entries: 100,
-                deletions: 3,
-            }],
+            added: vec![(
+                1,
+                TableFile {
+                    number: 11,
+                    size: 4096,
+                    smallest: b"a\x01\0\0\0\0\0\0\0".to_vec(),
+                    largest: b"z\x01\0\0\0\0\0\0\0".to_vec(),
+                    entries: 100,
+                    deletions: 3,
+                },
+            )],
             compact_pointers: vec![(2, b"m".to_vec())],
         };
         assert_eq!(VersionEdit::decode(&edit.encode()), Ok(edit.clone()));
@@ -272,7 +284,7 @@ mod tests {
         let (n, path) = read_current(&fs, dir.path()).unwrap().unwrap();
         assert_eq!(n, 42);
         assert_eq!(path, dir.path().join("MANIFEST-000042"));
-        std::fs::write(dir.path().join(CURRENT), "garbage").unwrap();
+        std::fs::write(filename::current_path(dir.path()), "garbage").unwrap();
         assert!(read_current(&fs, dir.path()).unwrap_err().is_corruption());
     }
 }

@@ -1,6 +1,5 @@
 //! Options for opening a database, with documented defaults and validation at open.
 
-use std::fmt;
 use std::sync::Arc;
 
 use crate::error::{Error, Result};
@@ -38,8 +37,19 @@ pub const MAX_VALUE_SIZE: usize = 64 << 20;
 /// The largest encoded write batch the engine accepts, in bytes.
 pub const MAX_BATCH_SIZE: usize = 256 << 20;
 
-/// How a database is opened. `Options::default()` suits most uses.
-#[derive(Clone)]
+/// How a database is opened. `Options::default()` suits most uses; change what you need
+/// with the setter named after each field, or by assigning the field:
+///
+/// ```
+/// let opts = lsmdb::Options::default()
+///     .sync(lsmdb::SyncMode::None)
+///     .write_buffer_size(8 << 20);
+/// assert_eq!(opts.write_buffer_size, 8 << 20);
+/// ```
+///
+/// New options may come in later versions, so it cannot be built as a struct literal.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
 pub struct Options {
     /// Create the directory and an empty database if none exists (default true).
     pub create_if_missing: bool,
@@ -84,28 +94,6 @@ pub struct Options {
     pub fs: Arc<dyn FileSystem>,
 }
 
-impl fmt::Debug for Options {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Options")
-            .field("create_if_missing", &self.create_if_missing)
-            .field("sync", &self.sync)
-            .field("write_buffer_size", &self.write_buffer_size)
-            .field("max_immutable_memtables", &self.max_immutable_memtables)
-            .field("block_size", &self.block_size)
-            .field("block_restart_interval", &self.block_restart_interval)
-            .field("bloom_bits_per_key", &self.bloom_bits_per_key)
-            .field("block_cache_bytes", &self.block_cache_bytes)
-            .field("target_file_size", &self.target_file_size)
-            .field("l0_compaction_trigger", &self.l0_compaction_trigger)
-            .field("l0_slowdown_trigger", &self.l0_slowdown_trigger)
-            .field("l0_stop_trigger", &self.l0_stop_trigger)
-            .field("max_bytes_for_level_base", &self.max_bytes_for_level_base)
-            .field("level_size_multiplier", &self.level_size_multiplier)
-            .field("background_compaction", &self.background_compaction)
-            .finish_non_exhaustive()
-    }
-}
-
 impl Default for Options {
     fn default() -> Self {
         Options {
@@ -129,6 +117,43 @@ impl Default for Options {
             fs: Arc::new(OsFileSystem),
         }
     }
+}
+
+/// One setter per field, in the builder style: `Options::default().sync(SyncMode::None)`.
+macro_rules! setters {
+    ($($field:ident: $ty:ty),* $(,)?) => {
+        impl Options {
+            $(
+                #[doc = concat!("Sets [`Options::", stringify!($field), "`].")]
+                #[must_use]
+                pub fn $field(mut self, value: $ty) -> Self {
+                    self.$field = value;
+                    self
+                }
+            )*
+        }
+    };
+}
+
+setters! {
+    create_if_missing: bool,
+    sync: SyncMode,
+    write_buffer_size: usize,
+    max_immutable_memtables: usize,
+    block_size: usize,
+    block_restart_interval: usize,
+    bloom_bits_per_key: u32,
+    block_cache_bytes: usize,
+    target_file_size: u64,
+    l0_compaction_trigger: usize,
+    l0_slowdown_trigger: usize,
+    l0_stop_trigger: usize,
+    max_bytes_for_level_base: u64,
+    level_size_multiplier: u64,
+    pending_compaction_slowdown_bytes: u64,
+    pending_compaction_stop_bytes: u64,
+    background_compaction: bool,
+    fs: Arc<dyn FileSystem>,
 }
 
 /// Number of levels in the tree: L0 (overlapping flushed tables) and L1..L6 (sorted runs).

@@ -19,22 +19,22 @@ use std::sync::atomic::AtomicBool;
 
 use serde::Serialize;
 
-use crate::cache::BlockCache;
-use crate::check::{Problem, check_dir, check_table};
+use crate::check::{Problem, check_dir};
 use crate::compaction::{self, CompactionEnv, picker};
-use crate::db::{FileType, live_wals, parse_file_name, table_options, write_level0_table};
+use crate::db::{table_options, write_level0_table};
 use crate::error::{Error, IoContext, Result};
+use crate::filename::{self, FileType};
 use crate::fs::FileSystem;
 use crate::iter::InternalIterator;
 use crate::key::{self, Kind};
 use crate::lock::DirLock;
-use crate::manifest::{NewFile, VersionEdit};
+use crate::manifest::{TableFile, VersionEdit};
 use crate::memtable::Memtable;
 use crate::options::Options;
-use crate::record;
-use crate::sstable::{BlockIter, Table, TableBuilder};
-use crate::version::{FileMeta, TableContext, Version, VersionSet, table_path};
-use crate::wal::{self, WAL_KIND};
+use crate::sstable::BlockCache;
+use crate::sstable::{Table, TableBuilder};
+use crate::version::{FileMeta, TableContext, Version, VersionSet};
+use crate::wal::{self, OnDamage};
 
 /// What [`repair_dir`] did.
 #[derive(Clone, Debug, Default, Serialize)]
@@ -77,12 +77,8 @@ pub fn repair_dir(dir: &Path, opts: &Options) -> Result<RepairReport> {
     let names = fs.list_dir(dir).ctx("list directory", dir)?;
     let ctx = TableContext::read_only(Arc::clone(&fs), dir);
     let mut set = VersionSet::new_empty(dir, Arc::clone(&ctx));
-    for n in &names {
-        if let Some(FileType::Wal(n) | FileType::Table(n) | FileType::Manifest(n)) =
-            parse_file_name(n)
-        {
-            set.numbers.mark_used(n);
-        }
+    for n in filename::numbers(&names) {
+        set.numbers.mark_used(n);
     }
     let (tables, log_number, mut last_seq) = match VersionSet::recover(dir, Arc::clone(&ctx)) {
         Ok(Some((old, r))) => {
@@ -96,14 +92,7 @@ pub fn repair_dir(dir: &Path, opts: &Options) -> Result<RepairReport> {
                  keys deleted long ago may reappear from obsolete files"
                     .into(),
             );
-            let all = names
-                .iter()
-                .filter_map(|n| match parse_file_name(n) {
-                    Some(FileType::Table(t)) => Some(t),
-                    _ => None,
-                })
-                .collect();
-            (all, 0, 0)
+            (filename::tables(&names), 0, 0)
         }
     };
 
@@ -132,7 +121,6 @@ pub fn repair_dir(dir: &Path, opts: &Options) -> Result<RepairReport> {
             .apply(&[], inputs.into_iter().map(|f| (0, f)).collect())
             .0,
     );
-    let mut edit = VersionEdit::default();
     let mut added = Vec::new();
     if let Some(c) = picker::full(&version, opts) {
         let stop = AtomicBool::new(false);
@@ -146,11 +134,13 @@ pub fn repair_dir(dir: &Path, opts: &Options) -> Result<RepairReport> {
             stop: &stop,
         };
         let out = compaction::run(&c, &env)?;
-        edit.added = out.edit.added;
         added = out.added;
     }
-    report.entries_kept = edit.added.iter().map(|f| f.entries).sum();
-    edit.log_number = Some(set.numbers.allocate());
+    report.entries_kept = added.iter().map(|(_, f)| f.entries).sum();
+    let edit = VersionEdit {
+        log_number: Some(set.numbers.allocate()),
+        ..VersionEdit::default()
+    };
     set.log_and_apply(edit, added, last_seq)?;
 
     let live: HashSet<u64> = set.current().live_numbers().collect();
@@ -174,7 +164,7 @@ struct Salvager<'a> {
 
 impl Salvager<'_> {
     fn table(&mut self, number: u64) -> Result<()> {
-        let path = table_path(self.dir, number);
+        let path = filename::table_path(self.dir, number);
         let table = match Table::open(self.fs, &path, number, Arc::new(BlockCache::new(0))) {
             Ok(t) => Arc::new(t),
             Err(e) => {
@@ -184,54 +174,25 @@ impl Salvager<'_> {
             }
         };
         self.report.tables_read += 1;
-        let checked = check_table(&table);
-        if checked.problems.is_empty() {
+        let verified = table.verify()?;
+        if verified.damage.is_empty() {
             let meta = describe(&table, number, self.ctx)?;
             *self.last_seq = (*self.last_seq).max(meta.1);
             self.inputs.push(meta.0);
             return Ok(());
         }
-        self.report.dropped.extend(checked.problems);
-        self.damaged.insert(path.clone());
-        // Copy the intact blocks into a new table, in order.
+        self.report.dropped.extend(
+            verified
+                .damage
+                .into_iter()
+                .map(|e| Problem::from_error(&path, e)),
+        );
+        self.damaged.insert(path);
+        // Copy the entries of the intact blocks into a new table, in order.
         let new_number = self.set.numbers.allocate();
-        let new_path = table_path(self.dir, new_number);
+        let new_path = filename::table_path(self.dir, new_number);
         let mut builder = TableBuilder::create(self.fs, &new_path, &table_options(self.opts))?;
-        let mut last: Option<Vec<u8>> = None;
-        let mut failed = None;
-        table
-            .for_each_block(|_, block| {
-                let Ok(block) = block else { return };
-                let mut entries = Vec::new();
-                let mut it = BlockIter::new(block);
-                let mut step = it.seek_to_first();
-                while step.is_ok() && it.valid() {
-                    entries.push((it.key().to_vec(), it.value().to_vec()));
-                    step = it.next();
-                }
-                let in_order = entries
-                    .windows(2)
-                    .all(|w| key::compare(&w[0].0, &w[1].0).is_lt())
-                    && entries.first().is_none_or(|(k, _)| {
-                        last.as_deref().is_none_or(|l| key::compare(l, k).is_lt())
-                    });
-                if step.is_err()
-                    || !in_order
-                    || entries.iter().any(|(k, _)| key::parse(k).is_none())
-                {
-                    return; // Already reported by check_table.
-                }
-                for (k, v) in &entries {
-                    if failed.is_none()
-                        && let Err(e) = builder.add(k, v)
-                    {
-                        failed = Some(e);
-                    }
-                }
-                last = entries.pop().map(|(k, _)| k);
-            })
-            .unwrap_or_else(|e| self.report.dropped.push(Problem::from_error(&path, e)));
-        if let Some(e) = failed {
+        if let Err(e) = table.verify_and_copy(&mut |key, value| builder.add(key, value)) {
             let _ = self.fs.remove_file(&new_path);
             return Err(e);
         }
@@ -254,36 +215,24 @@ impl Salvager<'_> {
 
     /// Replays every intact record of the WALs at or above `log_number` into tables.
     fn wals(&mut self, names: &[String], log_number: u64) -> Result<()> {
-        let wals = live_wals(names, log_number);
+        let wals = filename::live_wals(names, log_number);
         let mut mem = Arc::new(Memtable::new(0, self.opts.write_buffer_size));
         for (i, &number) in wals.iter().enumerate() {
-            let path = wal::wal_path(self.dir, number);
-            let data = self.fs.read_all(&path).ctx("read WAL", &path)?;
-            let mut dropped = Vec::new();
-            let mut records = 0;
-            let scan = record::scan(&data, &path, WAL_KIND, true, |offset, payload| {
-                let batch = crate::batch::Payload::decode(payload)
-                    .and_then(|b| wal::check_batch(&b).map(|()| b));
-                match batch {
-                    Ok(b) => {
-                        wal::apply_to(&mem, b.first_seq, &b);
-                        if b.count > 0 {
-                            *self.last_seq =
-                                (*self.last_seq).max(b.first_seq + u64::from(b.count) - 1);
-                        }
-                        records += 1;
-                    }
-                    Err(reason) => dropped.push(Problem::new(
-                        &path,
-                        offset,
-                        format!("bad WAL record: {reason}"),
-                    )),
-                }
+            let path = filename::wal_path(self.dir, number);
+            let replayed = wal::read(self.fs, &path, OnDamage::Skip, |batch| {
+                mem.apply_replayed(batch);
                 Ok(())
             })?;
-            self.report.wal_records_read += records;
-            dropped.extend(Problem::skipped(&path, "WAL", &scan.skipped));
-            match scan.torn_at {
+            if let Some(s) = replayed.last_seq {
+                *self.last_seq = (*self.last_seq).max(s);
+            }
+            self.report.wal_records_read += replayed.records;
+            let mut dropped: Vec<Problem> = replayed
+                .damage
+                .into_iter()
+                .map(|e| Problem::from_error(&path, e))
+                .collect();
+            match replayed.torn_at {
                 Some(at) if i + 1 == wals.len() => self.report.notes.push(format!(
                     "{} ended in a write cut short at offset {at} (never acknowledged)",
                     path.display()
@@ -305,10 +254,8 @@ impl Salvager<'_> {
 
     fn flush(&mut self, mem: &Arc<Memtable>) -> Result<()> {
         let number = self.set.numbers.allocate();
-        if let Some(f) =
-            write_level0_table(self.fs, self.dir, self.opts, mem, number, *self.last_seq)?
-        {
-            self.inputs.push(Arc::new(FileMeta::new(&f, self.ctx)));
+        if let Some(f) = write_level0_table(self.ctx, self.opts, mem, number, *self.last_seq)? {
+            self.inputs.push(f);
         }
         Ok(())
     }
@@ -320,14 +267,10 @@ fn describe(
     number: u64,
     ctx: &Arc<TableContext>,
 ) -> Result<(Arc<FileMeta>, u64)> {
-    let mut f = NewFile {
-        level: 0,
+    let mut f = TableFile {
         number,
         size: table.file_size(),
-        smallest: Vec::new(),
-        largest: Vec::new(),
-        entries: 0,
-        deletions: 0,
+        ..TableFile::default()
     };
     let mut max_seq = 0;
     let mut it = table.iter_uncached();
@@ -345,7 +288,7 @@ fn describe(
         }
         it.next()?;
     }
-    Ok((Arc::new(FileMeta::new(&f, ctx)), max_seq))
+    Ok((Arc::new(FileMeta::new(f, ctx)), max_seq))
 }
 
 /// After the new manifest is durable: damaged files go to `lost/`, replaced ones are removed.
@@ -357,10 +300,10 @@ fn clean_up(
     damaged: &HashSet<PathBuf>,
     report: &mut RepairReport,
 ) -> Result<()> {
-    let lost = dir.join("lost");
+    let lost = filename::lost_dir(dir);
     for name in fs.list_dir(dir).ctx("list directory", dir)? {
         let path = dir.join(&name);
-        let replaced = match parse_file_name(&name) {
+        let replaced = match filename::parse(&name) {
             Some(FileType::Table(n)) => !live.contains(&n),
             Some(FileType::Wal(n)) => n < set.log_number(),
             Some(FileType::Manifest(n)) => n != set.manifest_number(),
@@ -370,7 +313,7 @@ fn clean_up(
         if !replaced {
             continue;
         }
-        let is_damaged_manifest = matches!(parse_file_name(&name), Some(FileType::Manifest(_)))
+        let is_damaged_manifest = matches!(filename::parse(&name), Some(FileType::Manifest(_)))
             && !report.rebuilt_from_manifest;
         if damaged.contains(&path) || is_damaged_manifest {
             fs.create_dir_all(&lost).ctx("create", &lost)?;

@@ -48,13 +48,11 @@ fn get_returns_the_latest_acknowledged_value_while_a_writer_holds_the_lock() {
 #[test]
 fn reads_stay_correct_while_the_writer_flushes_and_compacts() {
     let dir = tempfile::tempdir().unwrap();
-    let opts = Options {
-        write_buffer_size: 32 << 10,
-        target_file_size: 32 << 10,
-        max_bytes_for_level_base: 128 << 10,
-        sync: SyncMode::None,
-        ..Options::default()
-    };
+    let opts = Options::default()
+        .write_buffer_size(32 << 10)
+        .target_file_size(32 << 10)
+        .max_bytes_for_level_base(128 << 10)
+        .sync(SyncMode::None);
     let db = Arc::new(Db::open(dir.path(), opts).unwrap());
     // Key "counter" always holds the number of the last completed round; "round-N" keys
     // are written before it, so a reader that sees counter = N must see round-N too.

@@ -10,10 +10,7 @@ use predicates::str::contains;
 use support::files_with_suffix;
 
 fn filled(dir: &std::path::Path) {
-    let opts = Options {
-        block_size: 256,
-        ..Options::default()
-    };
+    let opts = Options::default().block_size(256);
     let db = Db::open(dir, opts).unwrap();
     for i in 0..500 {
         db.put(format!("key{i:04}"), format!("value {i}")).unwrap();

@@ -4,14 +4,12 @@
 use lsmdb::{Db, Options, SyncMode, WriteBatch};
 
 fn small_opts() -> Options {
-    Options {
-        write_buffer_size: 4 << 10,
-        block_size: 256,
-        target_file_size: 16 << 10,
-        max_bytes_for_level_base: 64 << 10,
-        sync: SyncMode::None,
-        ..Options::default()
-    }
+    Options::default()
+        .write_buffer_size(4 << 10)
+        .block_size(256)
+        .target_file_size(16 << 10)
+        .max_bytes_for_level_base(64 << 10)
+        .sync(SyncMode::None)
 }
 
 fn collect(db: &Db, start: &[u8], end: &[u8]) -> Vec<(Vec<u8>, Vec<u8>)> {
@@ -188,14 +186,7 @@ fn many_memtables_flush_compact_and_read_back() {
 #[test]
 fn invalid_options_fail_at_open() {
     let dir = tempfile::tempdir().unwrap();
-    let err = Db::open(
-        dir.path(),
-        Options {
-            block_size: 1,
-            ..Options::default()
-        },
-    )
-    .unwrap_err();
+    let err = Db::open(dir.path(), Options::default().block_size(1)).unwrap_err();
     assert!(err.to_string().contains("block_size"), "{err}");
 }
 

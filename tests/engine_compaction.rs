@@ -8,14 +8,12 @@ use std::time::{Duration, Instant};
 use lsmdb::{Db, Options, SyncMode};
 
 fn opts() -> Options {
-    Options {
-        write_buffer_size: 64 << 10,
-        target_file_size: 64 << 10,
-        max_bytes_for_level_base: 256 << 10,
-        l0_compaction_trigger: 4,
-        sync: SyncMode::None,
-        ..Options::default()
-    }
+    Options::default()
+        .write_buffer_size(64 << 10)
+        .target_file_size(64 << 10)
+        .max_bytes_for_level_base(256 << 10)
+        .l0_compaction_trigger(4)
+        .sync(SyncMode::None)
 }
 
 fn dir_bytes(dir: &std::path::Path) -> u64 {

@@ -19,13 +19,11 @@ fn value(i: u32) -> Vec<u8> {
 #[test]
 fn a_million_keys_through_a_small_memtable_read_back_after_reopen() {
     let dir = tempfile::tempdir().unwrap();
-    let opts = Options {
-        write_buffer_size: 1 << 20,
-        target_file_size: 4 << 20,
-        max_bytes_for_level_base: 8 << 20,
-        sync: SyncMode::None,
-        ..Options::default()
-    };
+    let opts = Options::default()
+        .write_buffer_size(1 << 20)
+        .target_file_size(4 << 20)
+        .max_bytes_for_level_base(8 << 20)
+        .sync(SyncMode::None);
     let n = 1_000_000u32;
     let db = Db::open(dir.path(), opts.clone()).unwrap();
     let mut batch = lsmdb::WriteBatch::new();

@@ -102,21 +102,19 @@ fn config() -> impl Strategy<Value = Config> {
 }
 
 fn options(c: &Config, fs: &Arc<FaultFileSystem>) -> Options {
-    Options {
-        write_buffer_size: c.write_buffer_size,
-        block_size: c.block_size,
-        block_restart_interval: c.restart_interval,
-        bloom_bits_per_key: c.bloom_bits_per_key,
-        l0_compaction_trigger: c.l0_trigger,
-        l0_slowdown_trigger: c.l0_trigger.max(8),
-        l0_stop_trigger: c.l0_trigger.max(12),
-        target_file_size: c.target_file_size,
-        max_bytes_for_level_base: 16 << 10,
-        block_cache_bytes: 64 << 10,
-        sync: SyncMode::None,
-        fs: Arc::clone(fs) as Arc<dyn lsmdb::fs::FileSystem>,
-        ..Options::default()
-    }
+    Options::default()
+        .write_buffer_size(c.write_buffer_size)
+        .block_size(c.block_size)
+        .block_restart_interval(c.restart_interval)
+        .bloom_bits_per_key(c.bloom_bits_per_key)
+        .l0_compaction_trigger(c.l0_trigger)
+        .l0_slowdown_trigger(c.l0_trigger.max(8))
+        .l0_stop_trigger(c.l0_trigger.max(12))
+        .target_file_size(c.target_file_size)
+        .max_bytes_for_level_base(16 << 10)
+        .block_cache_bytes(64 << 10)
+        .sync(SyncMode::None)
+        .fs(Arc::clone(fs) as Arc<dyn lsmdb::fs::FileSystem>)
 }
 
 fn model_range(model: &Model, a: &[u8], b: &[u8], limit: Option<usize>) -> Vec<(Vec<u8>, Vec<u8>)> {

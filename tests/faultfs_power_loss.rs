@@ -9,7 +9,7 @@
 mod support;
 
 use lsmdb::fault::FaultFileSystem;
-use lsmdb::{Db, Options, SyncMode};
+use lsmdb::{Db, SyncMode};
 use support::{Mix, Rng, check_prefix, fault_opts, gen_ops, run_until_error};
 
 fn power_cut(seed: u64) {
@@ -27,11 +27,9 @@ fn power_cut(seed: u64) {
     let ops = gen_ops(seed, rng.range(20, 200), &mix);
     let dir = tempfile::tempdir().unwrap();
     let fs = FaultFileSystem::new();
-    let opts = Options {
-        background_compaction: true,
-        l0_compaction_trigger: 2,
-        ..fault_opts(&fs, sync)
-    };
+    let opts = fault_opts(&fs, sync)
+        .background_compaction(true)
+        .l0_compaction_trigger(2);
     fs.crash_at_op(rng.range(0, 400));
     let mut db = Db::open(dir.path(), opts.clone()).ok();
     let outcome = run_until_error(&mut db, dir.path(), &opts, &ops);

@@ -17,15 +17,13 @@ use lsmdb::{Db, Error, Options};
 use support::{Model, Rng, contents, copy_dir};
 
 fn opts() -> Options {
-    Options {
-        write_buffer_size: 16 << 10,
-        block_size: 256,
-        block_restart_interval: 4,
-        target_file_size: 8 << 10,
-        bloom_bits_per_key: 10,
-        background_compaction: false,
-        ..Options::default()
-    }
+    Options::default()
+        .write_buffer_size(16 << 10)
+        .block_size(256)
+        .block_restart_interval(4)
+        .target_file_size(8 << 10)
+        .bloom_bits_per_key(10)
+        .background_compaction(false)
 }
 
 fn key(i: u64) -> Vec<u8> {

@@ -28,11 +28,9 @@ static SERVER: LazyLock<serve::Running> = LazyLock::new(|| {
     unsafe { std::env::set_var("LOG_LEVEL", "ERROR") };
     serve::log::init();
     let dir = tempfile::tempdir().expect("temporary directory").keep();
-    let options = lsmdb::Options {
-        sync: lsmdb::SyncMode::None,
-        write_buffer_size: 1 << 20,
-        ..lsmdb::Options::default()
-    };
+    let options = lsmdb::Options::default()
+        .sync(lsmdb::SyncMode::None)
+        .write_buffer_size(1 << 20);
     let db = lsmdb::Db::open(&dir, options).expect("open the database");
     let listener = TcpListener::bind("127.0.0.1:0").expect("listen");
     let args = serve::ServeArgs {

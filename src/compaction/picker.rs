@@ -217,11 +217,9 @@ mod tests {
 
     #[test]
     fn targets_grow_upward_from_the_bottom_level() {
-        let opts = Options {
-            max_bytes_for_level_base: 100,
-            level_size_multiplier: 10,
-            ..Options::default()
-        };
+        let opts = Options::default()
+            .max_bytes_for_level_base(100)
+            .level_size_multiplier(10);
         let empty = Version::default();
         let t = level_targets(&empty, &opts);
         assert_eq!(

@@ -9,12 +9,13 @@ use std::sync::atomic::{AtomicBool, Ordering as AtomicOrdering};
 
 use super::Compaction;
 use crate::error::{Error, IoContext, Result};
+use crate::filename::table_path;
 use crate::fs::FileSystem;
 use crate::iter::{InternalIterator, MergingIter};
 use crate::key::{self, Kind, SeqNum};
-use crate::manifest::VersionEdit;
+use crate::manifest::{TableFile, VersionEdit};
 use crate::sstable::{TableBuilder, TableOptions};
-use crate::version::{FileMeta, FileNumbers, TableContext, table_path};
+use crate::version::{FileMeta, FileNumbers, TableContext};
 
 /// Decides, entry by entry in internal-key order, which versions a flush or compaction may
 /// drop: a version hidden by a newer one of the same key that every snapshot can see, and a
@@ -75,7 +76,9 @@ pub(crate) struct CompactionEnv<'a> {
 }
 
 pub(crate) struct CompactionOutput {
+    /// The inputs out, and the next compaction pointer; the outputs are `added`.
     pub edit: VersionEdit,
+    /// The tables the compaction wrote (or moved), with their level.
     pub added: Vec<(usize, Arc<FileMeta>)>,
     pub bytes_read: u64,
     pub bytes_written: u64,
@@ -107,11 +110,6 @@ pub(crate) fn run(c: &Compaction, env: &CompactionEnv<'_>) -> Result<CompactionO
             .iter()
             .map(|(_, f)| (c.output_level, Arc::clone(f)))
             .collect();
-        edit.added = c
-            .inputs
-            .iter()
-            .map(|(_, f)| f.to_new_file(c.output_level))
-            .collect();
         return Ok(CompactionOutput {
             edit,
             added,
@@ -132,19 +130,10 @@ pub(crate) fn run(c: &Compaction, env: &CompactionEnv<'_>) -> Result<CompactionO
             let mut bytes_written = 0;
             for (number, summary) in outputs.finished.drain(..) {
                 bytes_written += summary.file_size;
-                let nf = crate::manifest::NewFile {
-                    level: c.output_level,
-                    number,
-                    size: summary.file_size,
-                    smallest: summary.smallest,
-                    largest: summary.largest,
-                    entries: summary.properties.entries,
-                    deletions: summary.properties.deletions,
-                };
-                added.push((c.output_level, Arc::new(FileMeta::new(&nf, env.ctx))));
-                edit.added.push(nf);
+                let file = TableFile::from_summary(number, summary);
+                added.push((c.output_level, Arc::new(FileMeta::new(file, env.ctx))));
             }
-            if !edit.added.is_empty() {
+            if !added.is_empty() {
                 env.fs.sync_dir(env.dir).ctx("sync directory", env.dir)?;
             }
             Ok(CompactionOutput {

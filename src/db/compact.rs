@@ -6,54 +6,19 @@
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::Duration;
 
 use super::flush::table_options;
-use super::{DbInner, super_version};
+use super::{BgState, DbInner, background, super_version};
 use crate::compaction::{self, Compaction, CompactionEnv, picker};
 use crate::error::{Error, Result};
 
 pub(crate) fn compaction_thread(db: &Arc<DbInner>) {
-    let mut backoff = Duration::from_millis(50);
-    loop {
-        {
-            let mut bg = db.bg.lock();
-            loop {
-                if db.shutting_down.load(Ordering::Acquire) {
-                    return;
-                }
-                if bg.compaction_requested && !db.stopped_flag.load(Ordering::Acquire) {
-                    bg.compaction_requested = false;
-                    break;
-                }
-                db.bg_cv.wait(&mut bg);
-            }
-        }
-        if !db.opts.background_compaction {
-            continue;
-        }
-        loop {
-            if db.shutting_down.load(Ordering::Acquire) || db.stopped_flag.load(Ordering::Acquire) {
-                break;
-            }
-            match db.compact_once() {
-                Ok(true) => backoff = Duration::from_millis(50),
-                Ok(false) => break,
-                Err(Error::Closed) => return,
-                Err(e) if e.is_no_space() => {
-                    db.counters
-                        .background_errors
-                        .fetch_add(1, Ordering::Relaxed);
-                    std::thread::sleep(backoff);
-                    backoff = (backoff * 2).min(Duration::from_secs(2));
-                }
-                Err(e) => {
-                    db.stop_writes(format!("compaction failed: {e}"));
-                    break;
-                }
-            }
-        }
-    }
+    let requested = |db: &DbInner, bg: &mut BgState| {
+        // A request is consumed even when background compaction is off: then only
+        // `Db::compact` compacts.
+        std::mem::take(&mut bg.compaction_requested) && db.opts.background_compaction
+    };
+    background::run(db, "compaction", requested, DbInner::compact_once);
 }
 
 impl DbInner {

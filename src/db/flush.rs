@@ -6,23 +6,20 @@
 //! leaves either the WAL (replayed at open) or the table (named by the manifest), and any
 //! unnamed table is an orphan that the next open removes.
 
-use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::Duration;
 
-use super::{DbInner, super_version};
+use super::{DbInner, background, super_version};
 use crate::compaction::VersionFilter;
 use crate::error::{Error, IoContext, Result};
-use crate::fs::FileSystem;
+use crate::filename::{self, FileType};
 use crate::iter::InternalIterator;
 use crate::key::{self, SeqNum};
-use crate::manifest::{NewFile, VersionEdit};
+use crate::manifest::{TableFile, VersionEdit};
 use crate::memtable::Memtable;
 use crate::options::Options;
 use crate::sstable::{TableBuilder, TableOptions};
-use crate::version::{FileMeta, table_path};
-use crate::wal;
+use crate::version::{FileMeta, TableContext};
 
 pub(crate) fn table_options(opts: &Options) -> TableOptions {
     TableOptions {
@@ -32,18 +29,19 @@ pub(crate) fn table_options(opts: &Options) -> TableOptions {
     }
 }
 
-/// Writes `mem` to table `number` in `dir`, dropping versions no snapshot at or above
-/// `smallest_snapshot` can see (tombstones stay: older data may lie below). Syncs the table
-/// and the directory. Returns `None` if nothing was left to write.
+/// Writes `mem` to table `number` in the directory of `ctx`, dropping versions no snapshot
+/// at or above `smallest_snapshot` can see (tombstones stay: older data may lie below).
+/// Syncs the table and the directory, and returns the new table for level 0, or `None` if
+/// nothing was left to write.
 pub(crate) fn write_level0_table(
-    fs: &dyn FileSystem,
-    dir: &Path,
+    ctx: &Arc<TableContext>,
     opts: &Options,
     mem: &Arc<Memtable>,
     number: u64,
     smallest_snapshot: SeqNum,
-) -> Result<Option<NewFile>> {
-    let path = table_path(dir, number);
+) -> Result<Option<Arc<FileMeta>>> {
+    let (fs, dir) = (ctx.fs.as_ref(), ctx.dir.as_path());
+    let path = filename::table_path(dir, number);
     let result = (|| {
         let mut builder = TableBuilder::create(fs, &path, &table_options(opts))?;
         let mut filter = VersionFilter::new(smallest_snapshot);
@@ -62,15 +60,8 @@ pub(crate) fn write_level0_table(
         }
         let summary = builder.finish()?;
         fs.sync_dir(dir).ctx("sync directory", dir)?;
-        Ok(Some(NewFile {
-            level: 0,
-            number,
-            size: summary.file_size,
-            smallest: summary.smallest,
-            largest: summary.largest,
-            entries: summary.properties.entries,
-            deletions: summary.properties.deletions,
-        }))
+        let file = TableFile::from_summary(number, summary);
+        Ok(Some(Arc::new(FileMeta::new(file, ctx))))
     })();
     if !matches!(result, Ok(Some(_))) {
         // Nothing names this file; remove it now rather than at the next open.
@@ -80,67 +71,43 @@ pub(crate) fn write_level0_table(
 }
 
 pub(crate) fn flush_thread(db: &Arc<DbInner>) {
-    let mut backoff = Duration::from_millis(50);
-    loop {
-        {
-            let mut bg = db.bg.lock();
-            loop {
-                if db.shutting_down.load(Ordering::Acquire) {
-                    return;
-                }
-                if !db.sv.load().imms.is_empty() && !db.stopped_flag.load(Ordering::Acquire) {
-                    break;
-                }
-                db.bg_cv.wait(&mut bg);
-            }
-        }
-        match db.flush_oldest() {
-            Ok(()) => backoff = Duration::from_millis(50),
-            Err(e) if e.is_no_space() => {
-                // Out of space writing the table: nothing is lost (the memtable and its WAL
-                // stay), writers stall on the full memtables, and the flush is retried.
-                db.counters
-                    .background_errors
-                    .fetch_add(1, Ordering::Relaxed);
-                std::thread::sleep(backoff);
-                backoff = (backoff * 2).min(Duration::from_secs(2));
-            }
-            Err(e) => db.stop_writes(format!("flush failed: {e}")),
-        }
-    }
+    background::run(
+        db,
+        "flush",
+        |db, _| !db.sv.load().imms.is_empty(),
+        DbInner::flush_oldest,
+    );
 }
 
 impl DbInner {
-    /// Flushes the oldest immutable memtable.
-    fn flush_oldest(&self) -> Result<()> {
+    /// Flushes the oldest immutable memtable; false if there was none.
+    fn flush_oldest(&self) -> Result<bool> {
         let sv = self.sv.load_full();
         let Some(imm) = sv.imms.last().cloned() else {
-            return Ok(());
+            return Ok(false);
         };
         // WALs older than the oldest memtable still unflushed are obsolete after this.
         let log_number = sv.imms.iter().rev().nth(1).unwrap_or(&sv.mem).wal_number();
         drop(sv);
         let number = self.versions.lock().numbers.allocate();
-        let new_file = write_level0_table(
-            self.opts.fs.as_ref(),
-            &self.dir,
+        let new_table = write_level0_table(
+            &self.table_ctx,
             &self.opts,
             &imm,
             number,
             self.smallest_snapshot(),
         )?;
-        let mut edit = VersionEdit {
+        let edit = VersionEdit {
             log_number: Some(log_number),
             ..VersionEdit::default()
         };
         let mut versions = self.versions.lock();
         let mut added = Vec::new();
-        if let Some(f) = new_file {
+        if let Some(f) = new_table {
             self.counters
                 .flush_bytes
                 .fetch_add(f.size, Ordering::Relaxed);
-            added.push((0, Arc::new(FileMeta::new(&f, &self.table_ctx))));
-            edit.added.push(f);
+            added.push((0, f));
         }
         if let Err(e) = versions.log_and_apply(edit, added, self.visible_seq()) {
             // The manifest may hold part of the edit: it cannot take another one.
@@ -166,7 +133,7 @@ impl DbInner {
         self.counters.flushes.fetch_add(1, Ordering::Relaxed);
         self.remove_obsolete_wals(log_number);
         self.wake_background(true);
-        Ok(())
+        Ok(true)
     }
 
     /// Deletes WALs numbered below `log_number`: the manifest says their data is in tables.
@@ -177,12 +144,10 @@ impl DbInner {
             return;
         };
         for name in names {
-            if let Some(n) = name
-                .strip_suffix(".wal")
-                .and_then(|n| n.parse::<u64>().ok())
+            if let Some(FileType::Wal(n)) = filename::parse(&name)
                 && n < log_number
             {
-                let _ = fs.remove_file(&wal::wal_path(&self.dir, n));
+                let _ = fs.remove_file(&filename::wal_path(&self.dir, n));
             }
         }
     }

@@ -3,102 +3,38 @@
 //! Concurrency, in one paragraph: writers serialize on `write` only for the WAL append and
 //! the memtable insert; the `fdatasync` happens outside it and is shared by every writer
 //! waiting on it (group commit). Readers take no lock: they load the visible sequence
-//! number, then the current [`SuperVersion`] (memtables + version) through an `ArcSwap`.
-//! A flush thread turns immutable memtables into L0 tables and a compaction thread merges
+//! number, then the current `SuperVersion` (memtables + version, in `inner.rs`) through an
+//! `ArcSwap`. A flush thread turns immutable memtables into L0 tables and a compaction thread merges
 //! levels; both log their edits to the manifest under `versions` and publish a new
 //! super-version under `sv_lock`. Lock order: `write` -> `sv_lock`, `versions` -> `sv_lock`,
 //! `write` -> `sync`.
 
+mod background;
 mod compact;
 mod flush;
+mod inner;
+mod iter;
+mod open;
 mod read;
-mod recovery;
+mod secondary;
 mod stats;
+mod verify;
 mod write;
 
 pub(crate) use flush::{table_options, write_level0_table};
+pub use iter::DbIterator;
 pub use read::Snapshot;
-pub(crate) use recovery::{FileType, live_wals, parse_file_name};
 pub use stats::{CacheStats, LevelStats, Stats};
 
-use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::thread::JoinHandle;
 
-use arc_swap::ArcSwap;
-use parking_lot::{Condvar, Mutex};
-
 use crate::WriteBatch;
-use crate::cache::BlockCache;
 use crate::error::{Error, Result};
-use crate::iter::DbIterator;
-use crate::key::SeqNum;
-use crate::lock::DirLock;
-use crate::memtable::Memtable;
 use crate::options::Options;
-use crate::version::{TableContext, Version, VersionSet};
-use stats::Counters;
-use write::{SyncState, WriteState};
-
-/// What readers see: the active memtable, the immutable ones waiting for a flush (newest
-/// first), and the live tables. Replaced as a whole, never modified.
-pub(crate) struct SuperVersion {
-    pub mem: Arc<Memtable>,
-    pub imms: Vec<Arc<Memtable>>,
-    pub version: Arc<Version>,
-    /// Computed once per version for the write path's backpressure.
-    pub pending_compaction_bytes: u64,
-}
-
-/// How the database was opened.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) enum Mode {
-    ReadWrite,
-    /// A secondary reader: a snapshot of the directory as of open. `holder` is set when it
-    /// was opened because a writer holds the lock (with the writer's PID if known).
-    Secondary {
-        holder: Option<Option<u32>>,
-    },
-}
-
-pub(crate) struct DbInner {
-    pub(crate) dir: PathBuf,
-    pub(crate) opts: Options,
-    pub(crate) mode: Mode,
-    lock: Mutex<Option<DirLock>>,
-    /// The writer's state; `None` for a secondary reader and after close.
-    write: Mutex<Option<WriteState>>,
-    sync: Mutex<SyncState>,
-    sync_cv: Condvar,
-    sv: ArcSwap<SuperVersion>,
-    sv_lock: Mutex<()>,
-    /// Every write with a sequence number at or below this is readable (and, under
-    /// `SyncMode::Always`, durable).
-    visible_seq: AtomicU64,
-    versions: Mutex<VersionSet>,
-    /// Paired with `bg_cv`: background threads wait for work on it, stalled writers and
-    /// `flush()` wait for background progress on it.
-    bg: Mutex<BgState>,
-    bg_cv: Condvar,
-    /// Held by whichever compaction runs, background or manual.
-    compaction_lock: Mutex<()>,
-    /// Set once a write, sync or manifest update fails: the reason writes are refused.
-    stopped: Mutex<Option<String>>,
-    stopped_flag: AtomicBool,
-    snapshots: Mutex<BTreeMap<SeqNum, usize>>,
-    pub(crate) counters: Counters,
-    cache: Arc<BlockCache>,
-    table_ctx: Arc<TableContext>,
-    shutting_down: AtomicBool,
-}
-
-#[derive(Default)]
-struct BgState {
-    compaction_requested: bool,
-}
-
+use inner::{BgState, DbInner, Mode, super_version};
 /// An open database. Share it between threads by reference or in an `Arc`.
 ///
 /// ```
@@ -124,7 +60,7 @@ impl Db {
     /// Opens (or creates) the database in `dir` for reading and writing, taking the
     /// directory's lock. Fails with [`Error::Locked`] if another writer holds it.
     pub fn open(dir: impl AsRef<Path>, opts: Options) -> Result<Db> {
-        recovery::open_writer(dir.as_ref(), opts)
+        open::open_writer(dir.as_ref(), opts)
     }
 
     /// Opens the database in `dir` read-only, beside a writer that may hold the lock, in the
@@ -132,15 +68,15 @@ impl Db {
     /// the WALs (up to the last complete record), writes nothing and takes no lock. It sees
     /// the data as of the moment it opened.
     pub fn open_read_only(dir: impl AsRef<Path>, opts: Options) -> Result<Db> {
-        recovery::open_secondary(dir.as_ref(), opts, None)
+        secondary::open_secondary(dir.as_ref(), opts, None)
     }
 
     /// Opens for writing if the directory is free, and read-only if another process holds
     /// its lock. [`Db::is_read_only`] tells which.
     pub fn open_or_read_only(dir: impl AsRef<Path>, opts: Options) -> Result<Db> {
-        match recovery::open_writer(dir.as_ref(), opts.clone()) {
+        match open::open_writer(dir.as_ref(), opts.clone()) {
             Err(Error::Locked { holder_pid, .. }) => {
-                recovery::open_secondary(dir.as_ref(), opts, Some(holder_pid))
+                secondary::open_secondary(dir.as_ref(), opts, Some(holder_pid))
             }
             other => other,
         }
@@ -316,86 +252,5 @@ fn spawn(name: &str, f: impl FnOnce() + Send + 'static) -> JoinHandle<()> {
         // Without its background threads the engine cannot flush; failing to start one
         // means the process is out of resources, which nothing here can recover from.
         Err(e) => panic!("cannot start thread {name}: {e}"),
-    }
-}
-
-impl DbInner {
-    pub(crate) fn check_writable(&self) -> Result<()> {
-        if let Mode::Secondary { holder } = self.mode {
-            let who = match holder {
-                Some(Some(pid)) => format!(" (another process, pid {pid}, holds the write lock)"),
-                Some(None) => " (another process holds the write lock)".to_string(),
-                None => String::new(),
-            };
-            return Err(Error::ReadOnly(who));
-        }
-        if self.stopped_flag.load(Ordering::Acquire) {
-            let reason = self.stopped.lock().clone().unwrap_or_default();
-            return Err(Error::WritesStopped(reason));
-        }
-        Ok(())
-    }
-
-    /// Refuses all later writes: the first failure of a WAL, table or manifest write or
-    /// sync. Reads go on; a reopen recovers from the WAL.
-    pub(crate) fn stop_writes(&self, reason: String) {
-        {
-            let mut stopped = self.stopped.lock();
-            if stopped.is_none() {
-                *stopped = Some(reason);
-            }
-        }
-        self.stopped_flag.store(true, Ordering::Release);
-        {
-            let _bg = self.bg.lock();
-            self.bg_cv.notify_all();
-        }
-        let _s = self.sync.lock();
-        self.sync_cv.notify_all();
-    }
-
-    pub(crate) fn visible_seq(&self) -> SeqNum {
-        self.visible_seq.load(Ordering::Acquire)
-    }
-
-    /// The oldest sequence number a reader may still ask for.
-    pub(crate) fn smallest_snapshot(&self) -> SeqNum {
-        let visible = self.visible_seq();
-        self.snapshots
-            .lock()
-            .keys()
-            .next()
-            .map_or(visible, |&s| s.min(visible))
-    }
-
-    /// Publishes a new super-version built from the current one by `change`.
-    pub(crate) fn install_super_version(&self, change: impl FnOnce(&SuperVersion) -> SuperVersion) {
-        let _g = self.sv_lock.lock();
-        let current = self.sv.load();
-        self.sv.store(Arc::new(change(&current)));
-    }
-
-    pub(crate) fn wake_background(&self, compaction: bool) {
-        let mut bg = self.bg.lock();
-        if compaction {
-            bg.compaction_requested = true;
-        }
-        self.bg_cv.notify_all();
-    }
-}
-
-pub(crate) fn super_version(
-    mem: Arc<Memtable>,
-    imms: Vec<Arc<Memtable>>,
-    version: Arc<Version>,
-    opts: &Options,
-) -> SuperVersion {
-    let pending_compaction_bytes =
-        crate::compaction::picker::pending_compaction_bytes(&version, opts);
-    SuperVersion {
-        mem,
-        imms,
-        version,
-        pending_compaction_bytes,
     }
 }

@@ -7,11 +7,13 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use super::DbInner;
+use super::DbIterator;
+use crate::bloom::key_hash;
 use crate::error::Result;
-use crate::iter::{DbIterator, InternalIterator, LevelIter, MergingIter};
+use crate::iter::{InternalIterator, MergingIter};
 use crate::key::{self, Kind, SeqNum};
 use crate::memtable::Lookup;
-use crate::sstable::key_hash;
+use crate::version::LevelIter;
 
 impl DbInner {
     pub(crate) fn get(&self, user_key: &[u8], snapshot: Option<SeqNum>) -> Result<Option<Vec<u8>>> {

@@ -115,8 +115,8 @@ impl DbInner {
                 score: crate::compaction::picker::level_score(version, &self.opts, &targets, level),
             });
         }
-        let hits = self.cache.hits();
-        let misses = self.cache.misses();
+        let hits = self.table_ctx.cache.hits();
+        let misses = self.table_ctx.cache.misses();
         let user = get(&c.user_bytes);
         let written = get(&c.wal_bytes) + get(&c.flush_bytes) + get(&c.compaction_bytes_written);
         Stats {
@@ -132,8 +132,8 @@ impl DbInner {
             immutable_memtables: sv.imms.len(),
             last_sequence: self.visible_seq(),
             block_cache: CacheStats {
-                capacity_bytes: self.cache.capacity(),
-                usage_bytes: self.cache.usage(),
+                capacity_bytes: self.table_ctx.cache.capacity(),
+                usage_bytes: self.table_ctx.cache.usage(),
                 hits,
                 misses,
                 hit_rate: if hits + misses > 0 {

@@ -13,38 +13,20 @@ use crate::error::{Error, IoContext, Result};
 use crate::key::SeqNum;
 use crate::memtable::Memtable;
 use crate::options::SyncMode;
-use crate::record::{self, RECORD_HEADER_LEN};
-use crate::wal::{self, WAL_KIND, WalHandle};
+use crate::wal;
 
+/// What the write mutex guards: the live WAL and memtable, and the last sequence number
+/// handed out.
 pub(crate) struct WriteState {
-    pub wal: record::Writer,
-    pub wal_handle: Arc<WalHandle>,
+    pub wal: wal::Writer,
     pub mem: Arc<Memtable>,
     pub last_seq: SeqNum,
-    /// Reused buffer for the framed WAL record.
-    scratch: Vec<u8>,
-}
-
-impl WriteState {
-    pub(crate) fn new(
-        wal: record::Writer,
-        wal_handle: Arc<WalHandle>,
-        mem: Arc<Memtable>,
-        last_seq: SeqNum,
-    ) -> Self {
-        WriteState {
-            wal,
-            wal_handle,
-            mem,
-            last_seq,
-            scratch: Vec::new(),
-        }
-    }
 }
 
 /// How far the WAL is known to be durable, and whether a sync is under way.
 pub(crate) struct SyncState {
-    pub current: Arc<WalHandle>,
+    /// The live WAL; `None` for a secondary reader, which has none.
+    pub current: Option<Arc<wal::SyncHandle>>,
     /// (WAL number, bytes) covered by the last completed sync. A newer WAL number means
     /// every older WAL is fully durable (rotation syncs the old WAL first).
     pub synced: (u64, u64),
@@ -66,19 +48,14 @@ impl DbInner {
             let first_seq = ws.last_seq + 1;
             let last_seq = ws.last_seq + batch.len() as u64;
 
-            // Frame the record in place: header space first, then the payload.
-            ws.scratch.clear();
-            ws.scratch.resize(RECORD_HEADER_LEN, 0);
-            batch.encode_payload(first_seq, &mut ws.scratch);
-            record::frame_in_place(&mut ws.scratch);
-            if let Err(e) = ws.wal.append_encoded(&ws.scratch) {
-                // Part of the record may be on disk; nothing more may follow it.
-                self.stop_writes(format!("WAL append failed: {e}"));
-                return Err(e);
-            }
-            ws.wal_handle
-                .appended
-                .store(ws.wal.len(), Ordering::Release);
+            let record_len = match ws.wal.append(batch, first_seq) {
+                Ok(len) => len,
+                Err(e) => {
+                    // Part of the record may be on disk; nothing more may follow it.
+                    self.stop_writes(format!("WAL append failed: {e}"));
+                    return Err(e);
+                }
+            };
             ws.mem
                 .apply(first_seq, batch.ops().filter_map(|op| op.ok()));
             ws.last_seq = last_seq;
@@ -90,11 +67,11 @@ impl DbInner {
                 .fetch_add(batch.data_bytes() as u64, Ordering::Relaxed);
             self.counters
                 .wal_bytes
-                .fetch_add(ws.scratch.len() as u64, Ordering::Relaxed);
+                .fetch_add(record_len as u64, Ordering::Relaxed);
             if self.opts.sync == SyncMode::None {
                 self.visible_seq.store(last_seq, Ordering::Release);
             }
-            (ws.wal_handle.number, ws.wal.len(), last_seq)
+            (ws.wal.number(), ws.wal.len(), last_seq)
         };
         if self.opts.sync == SyncMode::Always {
             self.sync_wal_to(wal_number, wal_end)?;
@@ -119,8 +96,10 @@ impl DbInner {
                 self.sync_cv.wait(&mut st);
                 continue;
             }
+            let Some(handle) = st.current.clone() else {
+                return Err(Error::Closed);
+            };
             st.syncing = true;
-            let handle = Arc::clone(&st.current);
             let result = parking_lot::MutexGuard::unlocked(&mut st, || {
                 let upto = handle.appended();
                 handle
@@ -148,16 +127,19 @@ impl DbInner {
         }
     }
 
+    /// Where the live WAL ends, `(number, bytes)`: what a sync must cover for every write
+    /// so far to be durable. `None` without a writer (a secondary, or after close).
+    fn wal_end(&self) -> Option<(u64, u64)> {
+        let guard = self.write.lock();
+        guard.as_ref().map(|ws| (ws.wal.number(), ws.wal.len()))
+    }
+
     /// Makes every write so far durable.
     pub(crate) fn sync_all(&self) -> Result<()> {
-        let target = {
-            let guard = self.write.lock();
-            match guard.as_ref() {
-                Some(ws) => (ws.wal_handle.number, ws.wal.len()),
-                None => return Ok(()),
-            }
-        };
-        self.sync_wal_to(target.0, target.1)
+        match self.wal_end() {
+            Some((number, end)) => self.sync_wal_to(number, end),
+            None => Ok(()),
+        }
     }
 
     /// Waits or slows down while memtables or L0 are over their limits, and switches to a
@@ -219,13 +201,12 @@ impl DbInner {
     pub(crate) fn rotate(&self, ws: &mut WriteState) -> Result<()> {
         // The old WAL is made durable before the new one takes writes, so that a power loss
         // can only lose a suffix of the writes, never a hole.
-        self.sync_wal_to(ws.wal_handle.number, ws.wal.len())?;
+        self.sync_wal_to(ws.wal.number(), ws.wal.len())?;
         let number = self.versions.lock().numbers.allocate();
-        let path = wal::wal_path(&self.dir, number);
-        let writer = record::Writer::create_log(
+        let writer = wal::Writer::create(
             self.opts.fs.as_ref(),
-            &path,
-            WAL_KIND,
+            &self.dir,
+            number,
             &self.opts.wal_log_options(),
         )?;
         let durable = writer.sync().and_then(|()| {
@@ -238,16 +219,14 @@ impl DbInner {
             self.stop_writes(format!("{e}"));
             return Err(e);
         }
-        let handle = Arc::new(WalHandle::new(number, &writer));
         {
             let mut st = self.sync.lock();
-            st.current = Arc::clone(&handle);
+            st.current = Some(writer.sync_handle());
             st.synced = st.synced.max((number, writer.len()));
         }
         let mem = Arc::new(Memtable::new(number, self.opts.write_buffer_size));
         let old = std::mem::replace(&mut ws.mem, Arc::clone(&mem));
         ws.wal = writer;
-        ws.wal_handle = handle;
         self.install_super_version(|sv| {
             let mut imms = Vec::with_capacity(sv.imms.len() + 1);
             imms.push(Arc::clone(&old));
@@ -284,17 +263,13 @@ impl DbInner {
 
     /// At close: sync the WAL so that `SyncMode::None` loses nothing on a clean shutdown.
     pub(crate) fn close_wal(&self) -> Result<()> {
-        let target = {
-            let guard = self.write.lock();
-            match guard.as_ref() {
-                Some(ws) => (ws.wal_handle.number, ws.wal.len()),
-                None => return Ok(()),
-            }
+        let Some((number, end)) = self.wal_end() else {
+            return Ok(());
         };
         // After a failure this reports the reason writes stopped, even when the WAL itself
         // was already durable (a background flush or compaction failed).
         let result = self
-            .sync_wal_to(target.0, target.1)
+            .sync_wal_to(number, end)
             .and_then(|()| self.check_writable());
         *self.write.lock() = None;
         result

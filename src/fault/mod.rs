@@ -39,6 +39,7 @@ use std::sync::Arc;
 
 use parking_lot::Mutex;
 
+use crate::filename::{self, FileType};
 use crate::fs::{FileSystem, OsFileSystem, RandomAccessFile, WritableFile};
 
 mod model;
@@ -66,14 +67,12 @@ impl Target {
     /// The kind of `path`, from its file name.
     pub fn of(path: &Path) -> Target {
         let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
-        if name.ends_with(".wal") {
-            Target::Wal
-        } else if name.ends_with(".sst") {
-            Target::Table
-        } else if name.starts_with("MANIFEST-") || name.starts_with("CURRENT") {
-            Target::Manifest
-        } else {
-            Target::Other
+        match filename::parse(name) {
+            Some(FileType::Wal(_)) => Target::Wal,
+            Some(FileType::Table(_)) => Target::Table,
+            // The engine's only temporary file is CURRENT's.
+            Some(FileType::Manifest(_) | FileType::Current | FileType::Temp) => Target::Manifest,
+            Some(FileType::Lock) | None => Target::Other,
         }
     }
 }

@@ -7,6 +7,7 @@ use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
 use super::Target;
+use crate::filename::{self, FileType};
 
 pub(super) type FileId = u64;
 
@@ -98,9 +99,7 @@ impl State {
             let path = entry.path();
             let is_file = entry.file_type().is_ok_and(|t| t.is_file());
             if !is_file
-                || path
-                    .file_name()
-                    .is_some_and(|n| n == crate::lock::LOCK_FILE)
+                || entry.file_name().to_str().and_then(filename::parse) == Some(FileType::Lock)
             {
                 continue;
             }

@@ -16,7 +16,8 @@
 //! no size to write back. Only the current window is mapped, which keeps the log's share of
 //! the process's resident memory at one window. Bytes past the appended data read as zeros
 //! until the file is dropped, when it is cut to its appended length; readers treat a run of
-//! zeros at the end of a record file as its end (docs/FORMAT.md).
+//! zeros at the end of a record file as its end (docs/FORMAT.md, "Record files: the WAL and
+//! the manifest", under "Zeros at the end").
 
 use std::fs::{File, OpenOptions};
 use std::io;

@@ -1,7 +1,8 @@
 //! The file-system seam: every file operation of the engine goes through [`FileSystem`], so
-//! tests can swap in [`crate::fault::FaultFileSystem`] to fail a sync, fill the disk or cut the
-//! power. [`OsFileSystem`] is the real one.
+//! tests can swap in `lsmdb::fault::FaultFileSystem` (the `test-util` feature) to fail a sync,
+//! fill the disk or cut the power. [`OsFileSystem`] is the real one.
 
+use std::fmt;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::os::unix::fs::FileExt;
@@ -41,7 +42,7 @@ pub struct LogOptions {
 }
 
 /// The operations the engine performs on its directory.
-pub trait FileSystem: Send + Sync + 'static {
+pub trait FileSystem: Send + Sync + fmt::Debug + 'static {
     /// Creates `path` (truncating it if it exists) for appending.
     fn create(&self, path: &Path) -> io::Result<Box<dyn WritableFile>>;
     /// Opens an existing file for appending after its current end.

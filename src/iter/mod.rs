@@ -1,13 +1,11 @@
-//! Iterators over internal keys, composed from one small trait: memtable, table, level
-//! (a sorted run of tables), merging (a k-way merge), and the user-facing [`DbIterator`]
-//! that turns versions and tombstones into the snapshot's view of the data.
+//! The one small trait every iterator over internal keys implements, and the merging
+//! iterator (a k-way merge) that composes them. The implementations live beside what they
+//! walk: the memtable's, a table's (`sstable::TableIter`), a level's (`version::LevelIter`);
+//! the user-facing `DbIterator` that turns versions and tombstones into a snapshot's view
+//! is the engine's (`db/iter.rs`).
 
-mod db_iter;
-mod level;
 mod merge;
 
-pub use db_iter::DbIterator;
-pub(crate) use level::LevelIter;
 pub(crate) use merge::MergingIter;
 
 use crate::error::Result;

@@ -1,8 +1,8 @@
 //! A bloom filter over a memtable's user keys, so that a point lookup for a key the memtable
 //! does not hold skips the skiplist search: a chain of a dozen or more cache misses, the
-//! largest cost of `get` in profiles once tables hold most keys. It uses the table filter's
-//! hashing and cache-line blocks (docs/FORMAT.md, "Filter block"), in atomic words so the
-//! writer sets bits while readers test them.
+//! largest cost of `get` in profiles once tables hold most keys. It has the table filter's
+//! hashing and cache-line blocks (`crate::bloom`), in atomic words so the writer sets bits
+//! while readers test them.
 //!
 //! Readers see every bit of a visible write: bits are set before the entry is inserted, and
 //! the entry is visible only after the release store of the visible sequence number that the
@@ -10,9 +10,9 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use crate::sstable::{block_index, probes};
+use crate::bloom::{BLOCK_BITS, block_index, probes};
 
-const WORDS_PER_BLOCK: usize = 8;
+const WORDS_PER_BLOCK: usize = BLOCK_BITS as usize / 64;
 const BITS_PER_KEY: usize = 10;
 const NUM_PROBES: u8 = 7;
 
@@ -68,7 +68,7 @@ impl MemBloom {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sstable::key_hash;
+    use crate::bloom::key_hash;
 
     #[test]
     fn no_false_negatives_and_few_false_positives() {

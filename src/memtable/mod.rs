@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use parking_lot::Mutex;
 
-use crate::batch::Op;
+use crate::batch::{Op, Payload};
 use crate::error::Result;
 use crate::iter::InternalIterator;
 #[cfg(test)]
@@ -70,7 +70,7 @@ impl Memtable {
         let mut seq = first_seq;
         for (kind, user_key, value) in ops {
             // Under the writer lock, as `MemBloom::add` requires.
-            self.bloom.add(crate::sstable::key_hash(user_key));
+            self.bloom.add(crate::bloom::key_hash(user_key));
             self.list
                 .insert(&mut state, user_key, key::pack_trailer(seq, kind), value);
             seq += 1;
@@ -80,8 +80,13 @@ impl Memtable {
         self.allocated.store(state.allocated(), Ordering::Relaxed);
     }
 
+    /// Inserts a batch read back from a WAL, whose operations `wal::read` has checked.
+    pub(crate) fn apply_replayed(&self, batch: &Payload<'_>) {
+        self.apply(batch.first_seq, batch.ops().filter_map(|op| op.ok()));
+    }
+
     /// The newest version of the user key of `lookup` (see [`key::lookup_key`]) at or
-    /// below its sequence number; `hash` is the user key's [`crate::sstable::key_hash`].
+    /// below its sequence number; `hash` is the user key's [`crate::bloom::key_hash`].
     pub(crate) fn get(&self, lookup: &[u8], hash: u64) -> Lookup<'_> {
         if !self.bloom.may_contain(hash) {
             return Lookup::Absent;
@@ -154,7 +159,8 @@ impl InternalIterator for MemtableIter {
     }
 
     fn seek_to_first(&mut self) -> Result<()> {
-        self.node = self.mem.list.head().next(0);
+        // SAFETY: level 0 is below every node's height.
+        self.node = unsafe { self.mem.list.head().next(0) };
         Ok(())
     }
 
@@ -164,7 +170,8 @@ impl InternalIterator for MemtableIter {
     }
 
     fn next(&mut self) -> Result<()> {
-        self.node = self.node().next(0);
+        // SAFETY: level 0 is below every node's height.
+        self.node = unsafe { self.node().next(0) };
         Ok(())
     }
 
@@ -193,34 +200,19 @@ mod tests {
         put(&m, 2, b"b", b"b2");
         put(&m, 3, b"a", b"a3");
         m.apply(4, std::iter::once((Kind::Delete, &b"b"[..], &b""[..])));
-        assert_eq!(
-            m.get(&lookup_key(b"a", 10), crate::sstable::key_hash(b"a")),
-            Lookup::Found(b"a3")
-        );
-        assert_eq!(
-            m.get(&lookup_key(b"a", 2), crate::sstable::key_hash(b"a")),
-            Lookup::Found(b"a1")
-        );
-        assert_eq!(
-            m.get(&lookup_key(b"a", 0), crate::sstable::key_hash(b"a")),
-            Lookup::Absent
-        );
-        assert_eq!(
-            m.get(&lookup_key(b"b", 4), crate::sstable::key_hash(b"b")),
-            Lookup::Deleted
-        );
-        assert_eq!(
-            m.get(&lookup_key(b"b", 3), crate::sstable::key_hash(b"b")),
-            Lookup::Found(b"b2")
-        );
-        assert_eq!(
-            m.get(&lookup_key(b"c", 10), crate::sstable::key_hash(b"c")),
-            Lookup::Absent
-        );
-        assert_eq!(
-            m.get(&lookup_key(b"", 10), crate::sstable::key_hash(b"")),
-            Lookup::Absent
-        );
+        let cases: [(&[u8], SeqNum, Lookup<'_>); 7] = [
+            (b"a", 10, Lookup::Found(b"a3")),
+            (b"a", 2, Lookup::Found(b"a1")),
+            (b"a", 0, Lookup::Absent),
+            (b"b", 4, Lookup::Deleted),
+            (b"b", 3, Lookup::Found(b"b2")),
+            (b"c", 10, Lookup::Absent),
+            (b"", 10, Lookup::Absent),
+        ];
+        for (key, seq, expected) in cases {
+            let got = m.get(&lookup_key(key, seq), crate::bloom::key_hash(key));
+            assert_eq!(got, expected, "{key:?} at {seq}");
+        }
         assert_eq!(m.len(), 4);
     }
 
@@ -262,7 +254,7 @@ mod tests {
         let v = vec![9u8; 1 << 20];
         put(&m, 1, &k, &v);
         assert_eq!(
-            m.get(&lookup_key(&k, 1), crate::sstable::key_hash(&k)),
+            m.get(&lookup_key(&k, 1), crate::bloom::key_hash(&k)),
             Lookup::Found(&v[..])
         );
     }

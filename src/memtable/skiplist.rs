@@ -44,9 +44,17 @@ impl Node {
         unsafe { &*self.next.as_ptr().add(level) }
     }
 
+    /// The node after this one at `level`, or null.
+    ///
+    /// # Safety
+    /// `level` must be below the node's height: the tower has no slot above it, and the
+    /// bytes there are the node's key. Level 0 is always valid (every node is at least one
+    /// high); a search that only descends, and only steps to nodes it reached at the
+    /// current level, stays valid too. Checked in debug builds only: this is the inner loop
+    /// of every memtable search.
     #[inline]
-    pub(super) fn next(&self, level: usize) -> *mut Node {
-        // SAFETY: callers only ask for levels below the node's height (checked in debug).
+    pub(super) unsafe fn next(&self, level: usize) -> *mut Node {
+        // SAFETY: the caller keeps `level` below the height, as `next_slot` requires.
         unsafe { self.next_slot(level) }.load(AtomicOrdering::Acquire)
     }
 

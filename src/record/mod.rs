@@ -1,5 +1,5 @@
-//! Checksummed record framing shared by the WAL and the manifest (docs/FORMAT.md, "Record
-//! files").
+//! Checksummed record framing shared by the WAL and the manifest
+//! (docs/FORMAT.md, "Record files: the WAL and the manifest").
 //!
 //! A record file is a 16-byte header followed by records:
 //!
@@ -12,6 +12,9 @@
 //! All integers are little-endian. A crash while appending can only damage the end of the
 //! file, so a bad record after which no valid record can be found is a torn tail (never
 //! acknowledged, safe to drop); a bad record followed by a valid one is corruption.
+
+// A decoder: a damaged length or offset must be an error, never an index panic.
+#![cfg_attr(not(test), deny(clippy::indexing_slicing))]
 
 mod reader;
 mod writer;
@@ -67,17 +70,28 @@ pub(crate) fn encode_record(dst: &mut Vec<u8>, payload: &[u8]) {
     let start = dst.len();
     dst.resize(start + RECORD_HEADER_LEN, 0);
     dst.extend_from_slice(payload);
-    frame_in_place(&mut dst[start..]);
+    if let Some(record) = dst.get_mut(start..) {
+        frame_in_place(record);
+    }
 }
 
 /// Fills in the header of a record whose payload was written after `RECORD_HEADER_LEN`
 /// reserved bytes, so the write path can encode a batch without a second copy.
 pub(crate) fn frame_in_place(record: &mut [u8]) {
-    let len = u32::try_from(record.len() - RECORD_HEADER_LEN).unwrap_or(u32::MAX);
-    record[4..8].copy_from_slice(&len.to_le_bytes());
-    record[8] = TYPE_FULL;
-    let crc = crc32fast::hash(&record[4..]);
-    record[..4].copy_from_slice(&crc.to_le_bytes());
+    let Some((header, payload)) = record.split_first_chunk_mut::<RECORD_HEADER_LEN>() else {
+        debug_assert!(
+            false,
+            "a record is framed in a buffer that starts with its header"
+        );
+        return;
+    };
+    let len = u32::try_from(payload.len()).unwrap_or(u32::MAX);
+    header[4..8].copy_from_slice(&len.to_le_bytes());
+    header[8] = TYPE_FULL;
+    let mut crc = crc32fast::Hasher::new();
+    crc.update(&header[4..]);
+    crc.update(payload);
+    header[..4].copy_from_slice(&crc.finalize().to_le_bytes());
 }
 
 /// Whether `tail` (from a damaged record to the end of the file, with no valid record in
@@ -85,22 +99,23 @@ pub(crate) fn frame_in_place(record: &mut [u8]) {
 /// what is left, unless what is left is exactly one record whose length field alone was
 /// damaged. (A tail of zeros is the end of the records, before this is asked.)
 pub(crate) fn is_cut_short(tail: &[u8]) -> bool {
-    if tail.len() < RECORD_HEADER_LEN {
+    let Some((header, payload)) = tail.split_first_chunk::<RECORD_HEADER_LEN>() else {
         return true;
-    }
-    let declared = decode_fixed32(&tail[4..8]).unwrap_or(u32::MAX) as usize;
-    if RECORD_HEADER_LEN.saturating_add(declared) <= tail.len() {
+    };
+    let declared = decode_fixed32(&header[4..8]).unwrap_or(u32::MAX) as usize;
+    if declared <= payload.len() {
         return false;
     }
-    let actual = u32::try_from(tail.len() - RECORD_HEADER_LEN).unwrap_or(u32::MAX);
+    let actual = u32::try_from(payload.len()).unwrap_or(u32::MAX);
     let mut hasher = crc32fast::Hasher::new();
     hasher.update(&actual.to_le_bytes());
-    hasher.update(&tail[8..]);
-    Some(hasher.finalize()) != decode_fixed32(tail)
+    hasher.update(&header[8..]);
+    hasher.update(payload);
+    Some(hasher.finalize()) != decode_fixed32(header)
 }
 
-/// If a whole valid record starts at `data[0]`, its payload length.
-fn valid_record_at(data: &[u8]) -> Option<usize> {
+/// If a whole valid record starts at `data[0]`, its payload.
+fn valid_record_at(data: &[u8]) -> Option<&[u8]> {
     let crc = decode_fixed32(data)?;
     let len_bytes = data.get(4..8)?;
     let len = decode_fixed32(len_bytes)? as usize;
@@ -113,5 +128,5 @@ fn valid_record_at(data: &[u8]) -> Option<usize> {
     hasher.update(len_bytes);
     hasher.update(&[rtype]);
     hasher.update(payload);
-    (hasher.finalize() == crc).then_some(len)
+    (hasher.finalize() == crc).then_some(payload)
 }

@@ -1,5 +1,5 @@
 //! Reads a record file, telling a torn tail (dropped) from corruption (an error naming the
-//! file and offset). See docs/FORMAT.md, "Record files".
+//! file and offset) (docs/FORMAT.md, "Record files: the WAL and the manifest").
 
 use std::path::Path;
 
@@ -16,6 +16,26 @@ pub(crate) struct Scan {
     pub torn_at: Option<u64>,
     /// In salvage mode, the damaged byte ranges that were skipped.
     pub skipped: Vec<(u64, u64)>,
+}
+
+impl Scan {
+    /// One [`Error::Corruption`] per byte range a salvage scan skipped.
+    pub(crate) fn skipped_damage(&self, path: &Path, kind: FileKind) -> Vec<Error> {
+        self.skipped
+            .iter()
+            .map(|&(start, end)| {
+                Error::corruption(
+                    path,
+                    start,
+                    format!(
+                        "damaged {} record ({} bytes skipped)",
+                        kind.name,
+                        end - start
+                    ),
+                )
+            })
+            .collect()
+    }
 }
 
 /// Delivers each record's offset and payload to `on_record`, in file order.
@@ -41,15 +61,14 @@ pub(crate) fn scan(
     check_header(data, path, kind)?;
     result.valid_len = HEADER_LEN as u64;
     let mut pos = HEADER_LEN;
-    while pos < data.len() {
-        match valid_record_at(&data[pos..]) {
-            Some(len) => {
-                let start = pos + RECORD_HEADER_LEN;
-                on_record(pos as u64, &data[start..start + len])?;
-                pos = start + len;
+    while let Some(rest) = data.get(pos..).filter(|rest| !rest.is_empty()) {
+        match valid_record_at(rest) {
+            Some(payload) => {
+                on_record(pos as u64, payload)?;
+                pos += RECORD_HEADER_LEN + payload.len();
                 result.valid_len = pos as u64;
             }
-            None if all_zero(&data[pos..]) => {
+            None if all_zero(rest) => {
                 // Space reserved ahead of the appended records (src/fs/log_file.rs), or
                 // zeros a file system left after a crash: the end of the records.
                 return Ok(result);
@@ -69,7 +88,7 @@ pub(crate) fn scan(
                         ),
                     ));
                 }
-                None if !salvage && kind.tail == Tail::CutShort && !is_cut_short(&data[pos..]) => {
+                None if !salvage && kind.tail == Tail::CutShort && !is_cut_short(rest) => {
                     return Err(Error::corruption(
                         path,
                         pos as u64,
@@ -90,13 +109,10 @@ pub(crate) fn scan(
 }
 
 fn check_header(data: &[u8], path: &Path, kind: FileKind) -> Result<()> {
-    let header = &data[..HEADER_LEN];
+    let bad_magic = || Error::corruption(path, 0, format!("not a {} file (bad magic)", kind.name));
+    let header = data.first_chunk::<HEADER_LEN>().ok_or_else(bad_magic)?;
     if &header[..8] != kind.magic {
-        return Err(Error::corruption(
-            path,
-            0,
-            format!("not a {} file (bad magic)", kind.name),
-        ));
+        return Err(bad_magic());
     }
     let crc = decode_fixed32(&header[12..]).unwrap_or_default();
     if crc32fast::hash(&header[..12]) != crc {
@@ -125,7 +141,7 @@ fn next_valid_record(data: &[u8], from: usize) -> Option<usize> {
     let types = data.get(from + TYPE_AT..)?;
     memchr::memchr_iter(super::TYPE_FULL, types)
         .map(|i| from + i)
-        .find(|&at| valid_record_at(&data[at..]).is_some())
+        .find(|&at| data.get(at..).and_then(valid_record_at).is_some())
 }
 
 #[cfg(test)]

@@ -1,4 +1,5 @@
-//! Appends framed records to a record file (docs/FORMAT.md, "Record files").
+//! Appends framed records to a record file
+//! (docs/FORMAT.md, "Record files: the WAL and the manifest").
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

@@ -1,4 +1,5 @@
-//! Reads a block built by [`super::block_builder::BlockBuilder`] (docs/FORMAT.md, "Blocks").
+//! Reads a block built by [`super::block_builder::BlockBuilder`] (docs/FORMAT.md,
+//! "Data and index blocks").
 //!
 //! A block's bytes passed their checksum before they got here, but the decoder still checks
 //! every length against the block's bounds: damage that a checksum cannot catch (or a crafted
@@ -49,7 +50,11 @@ impl Block {
 
     fn restart_point(&self, index: usize) -> Result<usize, BlockError> {
         let at = self.restarts_offset + 4 * index;
-        let offset = decode_fixed32(&self.data[at..]).ok_or("truncated restart array")? as usize;
+        let offset = self
+            .data
+            .get(at..)
+            .and_then(decode_fixed32)
+            .ok_or("truncated restart array")? as usize;
         if offset >= self.restarts_offset {
             return Err("restart point outside the block");
         }
@@ -82,8 +87,14 @@ impl Block {
             });
         }
         let (shared, a) = decode_varint32(bytes).ok_or("bad entry header")?;
-        let (unshared, b) = decode_varint32(&bytes[a..]).ok_or("bad entry header")?;
-        let (value_len, c) = decode_varint32(&bytes[a + b..]).ok_or("bad entry header")?;
+        let (unshared, b) = bytes
+            .get(a..)
+            .and_then(decode_varint32)
+            .ok_or("bad entry header")?;
+        let (value_len, c) = bytes
+            .get(a + b..)
+            .and_then(decode_varint32)
+            .ok_or("bad entry header")?;
         let key_start = offset + a + b + c;
         let value_start = key_start
             .checked_add(unshared as usize)
@@ -103,12 +114,23 @@ impl Block {
     }
 }
 
+/// Where an entry's parts are in the block; `entry_at` checked that they lie inside it.
 #[derive(Clone, Copy)]
 struct Entry {
     shared: usize,
     key_start: usize,
     value_start: usize,
     value_end: usize,
+}
+
+impl Block {
+    /// The bytes of the entry's key after the prefix it shares with the previous key.
+    #[inline]
+    fn key_delta(&self, e: Entry) -> Result<&[u8], BlockError> {
+        self.data
+            .get(e.key_start..e.value_start)
+            .ok_or("entry outside the block")
+    }
 }
 
 /// A cursor over a block's entries. Keys are compared as internal keys.
@@ -142,7 +164,11 @@ impl BlockIter {
     }
 
     pub(crate) fn value(&self) -> &[u8] {
-        &self.block.data[self.value.0..self.value.1]
+        // The range was checked against the block when the entry was decoded.
+        self.block
+            .data
+            .get(self.value.0..self.value.1)
+            .unwrap_or_default()
     }
 
     fn invalidate(&mut self) {
@@ -158,8 +184,7 @@ impl BlockIter {
             return Err("entry shares more key bytes than the previous key has");
         }
         self.key.truncate(e.shared);
-        self.key
-            .extend_from_slice(&self.block.data[e.key_start..e.value_start]);
+        self.key.extend_from_slice(self.block.key_delta(e)?);
         self.current = offset;
         self.next = e.value_end;
         self.value = (e.value_start, e.value_end);
@@ -200,7 +225,7 @@ impl BlockIter {
             if e.shared != 0 {
                 return Err("restart entry with a shared prefix");
             }
-            if key::compare(&block.data[e.key_start..e.value_start], target) == Ordering::Less {
+            if key::compare(block.key_delta(e)?, target) == Ordering::Less {
                 left = mid;
             } else {
                 right = mid - 1;

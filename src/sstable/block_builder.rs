@@ -1,4 +1,5 @@
-//! Builds a block: prefix-compressed entries with restart points (docs/FORMAT.md, "Blocks").
+//! Builds a block: prefix-compressed entries with restart points
+//! (docs/FORMAT.md, "Data and index blocks").
 //!
 //! ```text
 //! block   := entry* restart:u32* num_restarts:u32
@@ -44,14 +45,15 @@ impl BlockBuilder {
             self.restarts.push(self.buf.len() as u32);
             self.since_restart = 0;
         }
-        let unshared = key.len() - shared;
+        // `shared` counts bytes of `key`, so it is at most its length.
+        let delta = key.get(shared..).unwrap_or_default();
         put_varint32(&mut self.buf, shared as u32);
-        put_varint32(&mut self.buf, unshared as u32);
+        put_varint32(&mut self.buf, delta.len() as u32);
         put_varint32(&mut self.buf, value.len() as u32);
-        self.buf.extend_from_slice(&key[shared..]);
+        self.buf.extend_from_slice(delta);
         self.buf.extend_from_slice(value);
         self.last_key.truncate(shared);
-        self.last_key.extend_from_slice(&key[shared..]);
+        self.last_key.extend_from_slice(delta);
         self.since_restart += 1;
         self.entries += 1;
     }

@@ -1,4 +1,5 @@
-//! Writes a table from entries in internal-key order (docs/FORMAT.md, "SSTables"):
+//! Writes a table from entries in internal-key order (docs/FORMAT.md,
+//! "Tables (SSTables)"):
 //!
 //! ```text
 //! table := data_block* filter_block properties_block index_block footer
@@ -9,8 +10,11 @@
 use std::path::{Path, PathBuf};
 
 use super::block_builder::BlockBuilder;
-use super::filter::{FilterBuilder, key_hash};
-use super::footer::{BlockHandle, FORMAT_VERSION, Footer, Properties, block_trailer};
+use super::filter::FilterBuilder;
+use super::footer::{
+    BLOCK_TRAILER_LEN, BlockHandle, FORMAT_VERSION, Footer, Properties, block_trailer,
+};
+use crate::bloom::key_hash;
 use crate::error::{IoContext, Result};
 use crate::fs::{FileSystem, WritableFile};
 use crate::key::{self, Kind, MAX_SEQ};
@@ -34,10 +38,7 @@ pub(crate) struct TableOptions {
 }
 
 pub(crate) struct TableBuilder {
-    file: Box<dyn WritableFile>,
-    path: PathBuf,
-    out: Vec<u8>,
-    offset: u64,
+    out: Output,
     block_size: usize,
     data: BlockBuilder,
     index: BlockBuilder,
@@ -54,10 +55,12 @@ impl TableBuilder {
     pub(crate) fn create(fs: &dyn FileSystem, path: &Path, opts: &TableOptions) -> Result<Self> {
         let file = fs.create(path).ctx("create table", path)?;
         Ok(TableBuilder {
-            file,
-            path: path.to_path_buf(),
-            out: Vec::with_capacity(WRITE_BUFFER + opts.block_size * 2),
-            offset: 0,
+            out: Output {
+                file,
+                path: path.to_path_buf(),
+                buf: Vec::with_capacity(WRITE_BUFFER + opts.block_size * 2),
+                offset: 0,
+            },
             block_size: opts.block_size,
             data: BlockBuilder::new(opts.restart_interval),
             index: BlockBuilder::new(1),
@@ -117,43 +120,18 @@ impl TableBuilder {
         if self.data.is_empty() {
             return Ok(());
         }
-        let contents = self.data.finish();
-        let handle = BlockHandle {
-            offset: self.offset,
-            size: contents.len() as u64,
-        };
-        self.out.extend_from_slice(contents);
-        self.out.extend_from_slice(&block_trailer(contents));
-        self.offset += (contents.len() + super::footer::BLOCK_TRAILER_LEN) as u64;
-        self.pending_handle = Some(handle);
+        self.pending_handle = Some(self.out.write_block(self.data.finish()));
         self.props.data_blocks += 1;
         // The block's last key stays in `data` until the next key arrives; `reset` then.
-        if self.out.len() >= WRITE_BUFFER {
-            self.flush_out()?;
+        if self.out.buf.len() >= WRITE_BUFFER {
+            self.out.flush()?;
         }
-        Ok(())
-    }
-
-    fn write_raw_block(&mut self, contents: &[u8]) -> BlockHandle {
-        let handle = BlockHandle {
-            offset: self.offset,
-            size: contents.len() as u64,
-        };
-        self.out.extend_from_slice(contents);
-        self.out.extend_from_slice(&block_trailer(contents));
-        self.offset += (contents.len() + super::footer::BLOCK_TRAILER_LEN) as u64;
-        handle
-    }
-
-    fn flush_out(&mut self) -> Result<()> {
-        self.file.append(&self.out).ctx("write table", &self.path)?;
-        self.out.clear();
         Ok(())
     }
 
     /// The file size so far, to decide when to start a new output table.
     pub(crate) fn file_size(&self) -> u64 {
-        self.offset + self.data.size_estimate() as u64
+        self.out.offset + self.data.size_estimate() as u64
     }
 
     pub(crate) fn entries(&self) -> u64 {
@@ -174,28 +152,60 @@ impl TableBuilder {
             self.add_index_entry(&sep, handle);
         }
         let filter = match self.filter.take() {
-            Some(f) => self.write_raw_block(&f.finish()),
+            Some(f) => self.out.write_block(&f.finish()),
             None => BlockHandle::default(),
         };
-        let properties = self.write_raw_block(&self.props.encode());
-        let index_contents = self.index.finish().to_vec();
-        let index = self.write_raw_block(&index_contents);
+        let properties = self.out.write_block(&self.props.encode());
+        let index = self.out.write_block(self.index.finish());
         let footer = Footer {
             index,
             filter,
             properties,
             format_version: FORMAT_VERSION,
         };
-        self.out.extend_from_slice(&footer.encode());
-        self.offset += super::footer::FOOTER_LEN as u64;
-        self.flush_out()?;
-        self.file.sync_data().ctx("sync table", &self.path)?;
+        self.out.buf.extend_from_slice(&footer.encode());
+        self.out.offset += super::footer::FOOTER_LEN as u64;
+        self.out.flush()?;
+        self.out
+            .file
+            .sync_data()
+            .ctx("sync table", &self.out.path)?;
         Ok(TableSummary {
-            file_size: self.offset,
+            file_size: self.out.offset,
             smallest: std::mem::take(&mut self.smallest),
             largest,
             properties: self.props,
         })
+    }
+}
+
+/// The table file as it is written: finished blocks gather in `buf` and go to the file in
+/// chunks of [`WRITE_BUFFER`].
+struct Output {
+    file: Box<dyn WritableFile>,
+    path: PathBuf,
+    buf: Vec<u8>,
+    /// Bytes written so far, the buffered ones included: where the next block starts.
+    offset: u64,
+}
+
+impl Output {
+    /// Appends a block and its trailer, returning where the block is.
+    fn write_block(&mut self, contents: &[u8]) -> BlockHandle {
+        let handle = BlockHandle {
+            offset: self.offset,
+            size: contents.len() as u64,
+        };
+        self.buf.extend_from_slice(contents);
+        self.buf.extend_from_slice(&block_trailer(contents));
+        self.offset += (contents.len() + BLOCK_TRAILER_LEN) as u64;
+        handle
+    }
+
+    fn flush(&mut self) -> Result<()> {
+        self.file.append(&self.buf).ctx("write table", &self.path)?;
+        self.buf.clear();
+        Ok(())
     }
 }
 

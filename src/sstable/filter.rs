@@ -1,7 +1,8 @@
 //! A blocked bloom filter over a table's user keys (docs/FORMAT.md, "Filter block").
 //!
 //! Each key's probes all fall in one 64-byte (512-bit) block chosen by the high half of its
-//! 64-bit hash, so a lookup touches a single cache line. The false-positive rate at 10 bits
+//! 64-bit hash (the arithmetic is in `crate::bloom`), so a lookup touches a single cache
+//! line. The false-positive rate at 10 bits
 //! per key is about 1%, a little above a classic bloom filter's 0.8%, for a several-times
 //! cheaper probe.
 //!
@@ -9,16 +10,9 @@
 //! filter := bits[64 * num_blocks] num_probes:u8 num_blocks:u32
 //! ```
 
-use crate::coding::decode_fixed32;
+use crate::bloom::{BLOCK_BITS, block_index, probes};
 
-const BLOCK_BYTES: usize = 64;
-const BLOCK_BITS: u32 = 512;
-
-/// The hash the filter is built on; computed once per lookup and shared by every table.
-#[inline]
-pub(crate) fn key_hash(user_key: &[u8]) -> u64 {
-    xxhash_rust::xxh3::xxh3_64(user_key)
-}
+const BLOCK_BYTES: usize = BLOCK_BITS as usize / 8;
 
 pub(crate) struct FilterBuilder {
     bits_per_key: u32,
@@ -50,30 +44,16 @@ impl FilterBuilder {
         for &h in &self.hashes {
             let block = block_index(h, num_blocks) * BLOCK_BYTES;
             for bit in probes(h, num_probes) {
-                out[block + (bit / 8) as usize] |= 1 << (bit % 8);
+                // In range: `block_index` is below `num_blocks`, `bit` below BLOCK_BITS.
+                if let Some(byte) = out.get_mut(block + (bit / 8) as usize) {
+                    *byte |= 1 << (bit % 8);
+                }
             }
         }
         out.push(num_probes);
         out.extend_from_slice(&num_blocks.to_le_bytes());
         out
     }
-}
-
-#[inline]
-pub(crate) fn block_index(hash: u64, num_blocks: u32) -> usize {
-    // Maps the high 32 bits onto [0, num_blocks) without a division.
-    (((hash >> 32) * u64::from(num_blocks)) >> 32) as usize
-}
-
-/// Bit positions within the block: each probe multiplies the low hash by the golden ratio
-/// and keeps the top 9 bits.
-#[inline]
-pub(crate) fn probes(hash: u64, num_probes: u8) -> impl Iterator<Item = u32> {
-    let mut h = hash as u32;
-    (0..num_probes).map(move |_| {
-        h = h.wrapping_mul(0x9e37_79b9);
-        h >> (32 - 9)
-    })
 }
 
 /// A filter read back from a table.
@@ -86,11 +66,10 @@ pub(crate) struct Filter {
 impl Filter {
     pub(crate) fn decode(mut data: Vec<u8>) -> Result<Filter, &'static str> {
         let n = data.len();
-        if n < 5 {
+        let Some(&[num_probes, ref count @ ..]) = data.last_chunk::<5>() else {
             return Err("filter block shorter than its trailer");
-        }
-        let num_probes = data[n - 5];
-        let num_blocks = decode_fixed32(&data[n - 4..]).ok_or("filter trailer")?;
+        };
+        let num_blocks = u32::from_le_bytes(*count);
         if num_probes == 0 || num_probes > 30 {
             return Err("filter probe count out of range");
         }
@@ -111,8 +90,17 @@ impl Filter {
         if self.num_blocks == 0 {
             return true;
         }
-        let block = &self.bits[block_index(hash, self.num_blocks) * BLOCK_BYTES..][..BLOCK_BYTES];
-        probes(hash, self.num_probes).all(|bit| block[(bit / 8) as usize] & (1 << (bit % 8)) != 0)
+        let start = block_index(hash, self.num_blocks) * BLOCK_BYTES;
+        // `decode` checked that the bits hold `num_blocks` whole blocks; were one missing,
+        // "may contain" is the answer that never hides a key.
+        let Some(block) = self.bits.get(start..start + BLOCK_BYTES) else {
+            return true;
+        };
+        probes(hash, self.num_probes).all(|bit| {
+            block
+                .get((bit / 8) as usize)
+                .is_none_or(|byte| byte & (1 << (bit % 8)) != 0)
+        })
     }
 
     pub(crate) fn size(&self) -> usize {
@@ -123,6 +111,7 @@ impl Filter {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::bloom::key_hash;
 
     #[test]
     fn no_false_negatives_and_about_one_percent_false_positives() {

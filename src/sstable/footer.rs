@@ -1,5 +1,5 @@
 //! The fixed-size footer at the end of every table, block handles, the per-block trailer
-//! and the properties block (docs/FORMAT.md, "SSTables").
+//! and the properties block (docs/FORMAT.md, "Footer" and "Properties block").
 //!
 //! ```text
 //! footer := index:handle filter:handle properties:handle      (each offset:u64 size:u64)

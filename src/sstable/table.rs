@@ -6,13 +6,13 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::block::{Block, BlockError, BlockIter};
+use super::cache::BlockCache;
 use super::filter::Filter;
 use super::footer::{
     BLOCK_TRAILER_LEN, BlockHandle, FOOTER_LEN, FORMAT_VERSION, Footer, FooterError,
-    NO_COMPRESSION, Properties,
+    NO_COMPRESSION, Properties, block_trailer,
 };
 use super::index::Index;
-use crate::cache::BlockCache;
 use crate::error::{Error, IoContext, Result};
 use crate::fs::{FileSystem, RandomAccessFile};
 use crate::iter::InternalIterator;
@@ -132,11 +132,9 @@ impl Table {
         if !self.may_contain(hash) {
             return Ok(None);
         }
-        let i = self.index.find(lookup);
-        if i == self.index.len() {
+        let Some(handle) = self.index.handle(self.index.find(lookup)) else {
             return Ok(None);
-        }
-        let handle = self.index.handle(i);
+        };
         let block = self.read_block(handle, None, true)?;
         let mut it = BlockIter::new(block);
         it.seek(lookup).map_err(self.block_error(handle.offset))?;
@@ -177,15 +175,14 @@ impl Table {
     }
 
     /// Reads each data block the index names, on its own, so that one damaged block does
-    /// not hide the next (for `lsmdb check` and `lsmdb repair`): `on_block` gets the block's
-    /// offset and the checked block or its error.
-    pub(crate) fn for_each_block(
+    /// not hide the next (for the verifier, `verify.rs`): `on_block` gets the block's offset
+    /// and the checked block or its error, and stops the walk by returning an error.
+    pub(super) fn for_each_block(
         &self,
-        mut on_block: impl FnMut(u64, Result<Arc<Block>>),
+        mut on_block: impl FnMut(u64, Result<Arc<Block>>) -> Result<()>,
     ) -> Result<()> {
-        for i in 0..self.index.len() {
-            let handle = self.index.handle(i);
-            on_block(handle.offset, self.read_block(handle, None, false));
+        for &handle in self.index.handles() {
+            on_block(handle.offset, self.read_block(handle, None, false))?;
         }
         Ok(())
     }
@@ -197,28 +194,6 @@ impl Table {
     /// The file's size, as the open found it.
     pub(crate) fn file_size(&self) -> u64 {
         self.source.file_size
-    }
-
-    /// Reads and checks every block of the table (for `lsmdb check`), returning the number
-    /// of entries it holds.
-    pub(crate) fn verify_all(self: &Arc<Self>) -> Result<u64> {
-        let mut it = self.iter_uncached();
-        it.seek_to_first()?;
-        let mut prev: Vec<u8> = Vec::new();
-        let mut n = 0;
-        while it.valid() {
-            if key::parse(it.key()).is_none() {
-                return Err(self.corrupt(it.data_offset, "malformed internal key"));
-            }
-            if n > 0 && key::compare(&prev, it.key()) != std::cmp::Ordering::Less {
-                return Err(self.corrupt(it.data_offset, "keys out of order"));
-            }
-            prev.clear();
-            prev.extend_from_slice(it.key());
-            n += 1;
-            it.next()?;
-        }
-        Ok(n)
     }
 }
 
@@ -249,15 +224,20 @@ impl Source {
         }
     }
 
-    /// Verifies a block's trailer and returns its contents.
+    /// Verifies a block's trailer and returns its contents. `raw` is the block as read:
+    /// its contents, then its trailer.
     fn verify(&self, handle: BlockHandle, mut raw: Vec<u8>) -> Result<Vec<u8>> {
         let size = handle.size as usize;
-        let expected = super::footer::block_trailer(&raw[..size]);
-        if raw[size..size + BLOCK_TRAILER_LEN] != expected {
-            let reason = if raw[size] != NO_COMPRESSION {
-                format!("unknown compression type {}", raw[size])
-            } else {
-                "block checksum mismatch".to_string()
+        let (contents, trailer) = raw
+            .split_at_checked(size)
+            .and_then(|(contents, rest)| Some((contents, rest.first_chunk()?)))
+            .ok_or_else(|| {
+                Error::corruption(&self.path, handle.offset, "block shorter than its handle")
+            })?;
+        if block_trailer(contents) != *trailer {
+            let reason = match trailer[0] {
+                NO_COMPRESSION => "block checksum mismatch".to_string(),
+                other => format!("unknown compression type {other}"),
             };
             return Err(Error::corruption(&self.path, handle.offset, reason));
         }
@@ -304,7 +284,14 @@ impl Readahead {
             self.start = handle.offset;
         }
         let at = (handle.offset - self.start) as usize;
-        table.verify(handle, self.buf[at..at + need].to_vec())
+        let raw = self.buf.get(at..at + need).ok_or_else(|| {
+            Error::corruption(
+                &table.path,
+                handle.offset,
+                "block outside the read-ahead buffer",
+            )
+        })?;
+        table.verify(handle, raw.to_vec())
     }
 
     fn reset(&mut self) {
@@ -327,11 +314,10 @@ impl TableIter {
     /// Loads block `i` (nothing past the last block).
     fn load_block(&mut self, i: usize) -> Result<()> {
         self.block = i;
-        if i >= self.table.index.len() {
+        let Some(handle) = self.table.index.handle(i) else {
             self.data = None;
             return Ok(());
-        }
-        let handle = self.table.index.handle(i);
+        };
         let block = self
             .table
             .read_block(handle, Some(&mut self.readahead), self.fill_cache)?;

@@ -2,8 +2,10 @@
 //! compaction installs a new one. Readers and iterators hold the version they started with,
 //! so the tables they read stay on disk until the last holder lets go.
 
+mod level_iter;
 mod set;
 
+pub(crate) use level_iter::LevelIter;
 pub(crate) use set::{FileNumbers, VersionSet};
 
 use std::cmp::Ordering;
@@ -11,17 +13,14 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering as AtomicOrdering};
 use std::sync::{Arc, OnceLock};
 
-use crate::cache::BlockCache;
 use crate::error::Result;
+use crate::filename;
 use crate::fs::FileSystem;
 use crate::key::{self, Kind};
-use crate::manifest::NewFile;
+use crate::manifest::TableFile;
 use crate::options::NUM_LEVELS;
+use crate::sstable::BlockCache;
 use crate::sstable::Table;
-
-pub(crate) fn table_name(number: u64) -> String {
-    format!("{number:06}.sst")
-}
 
 /// What tables need to open themselves and to remove their file once obsolete.
 pub(crate) struct TableContext {
@@ -38,28 +37,35 @@ pub(crate) struct TableContext {
 }
 
 impl TableContext {
-    /// For reading tables outside an open database (`check`, `repair`): no cache, and
-    /// nothing is ever deleted.
-    pub(crate) fn read_only(fs: Arc<dyn FileSystem>, dir: &Path) -> Arc<TableContext> {
+    /// Tables in `dir`, read through a block cache of `cache_bytes` (0 for none), and
+    /// removed once obsolete if `may_delete`.
+    pub(crate) fn new(
+        fs: Arc<dyn FileSystem>,
+        dir: &Path,
+        cache_bytes: usize,
+        may_delete: bool,
+    ) -> Arc<TableContext> {
         Arc::new(TableContext {
             fs,
             dir: dir.to_path_buf(),
-            cache: Arc::new(BlockCache::new(0)),
-            may_delete: false,
+            cache: Arc::new(BlockCache::new(cache_bytes)),
+            may_delete,
             delete_failures: AtomicU64::new(0),
             obsolete_held: AtomicU64::new(0),
         })
     }
+
+    /// For reading tables outside an open database (`check`, `repair`): no cache, and
+    /// nothing is ever deleted.
+    pub(crate) fn read_only(fs: Arc<dyn FileSystem>, dir: &Path) -> Arc<TableContext> {
+        TableContext::new(fs, dir, 0, false)
+    }
 }
 
-/// A live table: its manifest record, and the table itself once opened.
+/// A live table: its manifest record (which it dereferences to: `f.number`, `f.largest`),
+/// and the table itself once opened.
 pub(crate) struct FileMeta {
-    pub number: u64,
-    pub size: u64,
-    pub smallest: Vec<u8>,
-    pub largest: Vec<u8>,
-    pub entries: u64,
-    pub deletions: u64,
+    file: TableFile,
     table: OnceLock<Arc<Table>>,
     /// Set once a synced manifest edit has removed the table; the file is then deleted when
     /// the last version or iterator holding it is dropped.
@@ -68,14 +74,9 @@ pub(crate) struct FileMeta {
 }
 
 impl FileMeta {
-    pub(crate) fn new(f: &NewFile, ctx: &Arc<TableContext>) -> Self {
+    pub(crate) fn new(file: TableFile, ctx: &Arc<TableContext>) -> Self {
         FileMeta {
-            number: f.number,
-            size: f.size,
-            smallest: f.smallest.clone(),
-            largest: f.largest.clone(),
-            entries: f.entries,
-            deletions: f.deletions,
+            file,
             table: OnceLock::new(),
             obsolete: AtomicBool::new(false),
             ctx: Arc::clone(ctx),
@@ -85,20 +86,15 @@ impl FileMeta {
     /// A table known only by its number: a file the manifest does not name, for `check`
     /// and `repair`.
     pub(crate) fn unknown(number: u64, ctx: &Arc<TableContext>) -> Self {
-        let f = NewFile {
-            level: 0,
+        let file = TableFile {
             number,
-            size: 0,
-            smallest: Vec::new(),
-            largest: Vec::new(),
-            entries: 0,
-            deletions: 0,
+            ..TableFile::default()
         };
-        FileMeta::new(&f, ctx)
+        FileMeta::new(file, ctx)
     }
 
     pub(crate) fn path(&self) -> PathBuf {
-        self.ctx.dir.join(table_name(self.number))
+        filename::table_path(&self.ctx.dir, self.number)
     }
 
     /// The open table, opening it on first use.
@@ -133,17 +129,13 @@ impl FileMeta {
     pub(crate) fn contains(&self, user_key: &[u8]) -> bool {
         self.smallest_user_key() <= user_key && user_key <= self.largest_user_key()
     }
+}
 
-    pub(crate) fn to_new_file(&self, level: usize) -> NewFile {
-        NewFile {
-            level,
-            number: self.number,
-            size: self.size,
-            smallest: self.smallest.clone(),
-            largest: self.largest.clone(),
-            entries: self.entries,
-            deletions: self.deletions,
-        }
+impl std::ops::Deref for FileMeta {
+    type Target = TableFile;
+
+    fn deref(&self) -> &TableFile {
+        &self.file
     }
 }
 
@@ -259,9 +251,4 @@ impl Version {
         removed.retain(|f| !next.live_numbers().any(|n| n == f.number));
         (next, removed)
     }
-}
-
-/// Where a table file lives.
-pub(crate) fn table_path(dir: &Path, number: u64) -> PathBuf {
-    dir.join(table_name(number))
 }

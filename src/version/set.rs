@@ -11,7 +11,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::{FileMeta, TableContext, Version};
 use crate::error::{Error, IoContext, Result};
-use crate::manifest::{self, MANIFEST_KIND, VersionEdit};
+use crate::filename;
+use crate::manifest::{self, MANIFEST_KIND, TableFile, VersionEdit};
 use crate::options::NUM_LEVELS;
 use crate::record;
 
@@ -101,7 +102,7 @@ impl VersionSet {
             let added = edit
                 .added
                 .iter()
-                .map(|f| (f.level, Arc::new(FileMeta::new(f, &set.ctx))))
+                .map(|(level, f)| (*level, Arc::new(FileMeta::new(f.clone(), &set.ctx))))
                 .collect();
             for &(level, number) in &edit.deleted {
                 if !version.levels[level].iter().any(|f| f.number == number) {
@@ -144,6 +145,11 @@ impl VersionSet {
         Arc::clone(&self.current)
     }
 
+    /// How this set's tables are opened and removed.
+    pub(crate) fn table_context(&self) -> &Arc<TableContext> {
+        &self.ctx
+    }
+
     pub(crate) fn log_number(&self) -> u64 {
         self.log_number
     }
@@ -158,7 +164,7 @@ impl VersionSet {
 
     fn switch_manifest(&mut self, state: &State) -> Result<()> {
         let number = self.numbers.allocate();
-        let path = self.dir.join(manifest::manifest_name(number));
+        let path = filename::manifest_path(&self.dir, number);
         let fs = Arc::clone(&self.ctx.fs);
         let mut writer = record::Writer::create(fs.as_ref(), &path, MANIFEST_KIND)?;
         let mut edit = VersionEdit {
@@ -169,7 +175,7 @@ impl VersionSet {
         };
         for (level, files) in state.version.levels.iter().enumerate() {
             edit.added
-                .extend(files.iter().map(|f| f.to_new_file(level)));
+                .extend(files.iter().map(|f| (level, TableFile::clone(f))));
         }
         for (level, key) in state.compact_pointers.iter().enumerate() {
             if !key.is_empty() {
@@ -192,14 +198,20 @@ impl VersionSet {
         self.compact_pointers = state.compact_pointers;
     }
 
-    /// Logs `edit` to the manifest, syncs it, and installs the resulting version. Returns the
-    /// tables the edit made obsolete, already marked for deletion. On error nothing changes.
+    /// Logs `edit`, with `added` as the tables it adds, to the manifest, syncs it, and
+    /// installs the resulting version. Returns the tables the edit made obsolete, already
+    /// marked for deletion. On error nothing changes.
     pub(crate) fn log_and_apply(
         &mut self,
         mut edit: VersionEdit,
         added: Vec<(usize, Arc<FileMeta>)>,
         last_sequence: u64,
     ) -> Result<Vec<Arc<FileMeta>>> {
+        debug_assert!(edit.added.is_empty(), "the added tables come from `added`");
+        edit.added = added
+            .iter()
+            .map(|(level, f)| (*level, TableFile::clone(f)))
+            .collect();
         edit.next_file_number = Some(self.numbers.peek());
         edit.last_sequence = Some(last_sequence.max(self.last_sequence));
         let (version, removed) = self.current.apply(&edit.deleted, added);
@@ -229,7 +241,7 @@ impl VersionSet {
 
     fn remove_manifest(&self, number: u64) {
         if number != 0 && number != self.manifest_number {
-            let path = self.dir.join(manifest::manifest_name(number));
+            let path = filename::manifest_path(&self.dir, number);
             // A leftover manifest is harmless (CURRENT does not name it) and is removed at
             // the next open.
             let _ = self

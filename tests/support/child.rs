@@ -24,12 +24,10 @@ pub const HISTORY: &str = "LSMDB_CHILD_HISTORY";
 
 /// Small memtables and tables so that flushes and compactions run all the time.
 pub fn options() -> Options {
-    Options {
-        write_buffer_size: 256 << 10,
-        target_file_size: 256 << 10,
-        max_bytes_for_level_base: 1 << 20,
-        ..Options::default()
-    }
+    Options::default()
+        .write_buffer_size(256 << 10)
+        .target_file_size(256 << 10)
+        .max_bytes_for_level_base(1 << 20)
 }
 
 /// The operation mixes: `puts` (puts and deletes, values 1 B to 64 KiB) and `batches`
@@ -209,10 +207,7 @@ fn fill(dir: &Path) {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(0);
-    let opts = Options {
-        sync: lsmdb::SyncMode::None,
-        ..Options::default()
-    };
+    let opts = Options::default().sync(lsmdb::SyncMode::None);
     let db = Db::open(dir, opts.clone()).unwrap_or_else(|e| fail(e));
     let value = vec![b'v'; 1000];
     let mut n = 0u64;

@@ -288,16 +288,14 @@ pub fn find_prefix(
 /// Options for tests that inject faults: small memtables and tables, no background
 /// compaction (so the sequence of file operations is the same on every run).
 pub fn fault_opts(fs: &Arc<FaultFileSystem>, sync: SyncMode) -> Options {
-    Options {
-        write_buffer_size: 64 << 10,
-        block_size: 512,
-        target_file_size: 16 << 10,
-        max_bytes_for_level_base: 64 << 10,
-        background_compaction: false,
-        sync,
-        fs: Arc::clone(fs) as Arc<dyn lsmdb::fs::FileSystem>,
-        ..Options::default()
-    }
+    Options::default()
+        .write_buffer_size(64 << 10)
+        .block_size(512)
+        .target_file_size(16 << 10)
+        .max_bytes_for_level_base(64 << 10)
+        .background_compaction(false)
+        .sync(sync)
+        .fs(Arc::clone(fs) as Arc<dyn lsmdb::fs::FileSystem>)
 }
 
 /// Opens `dir` with a crash at file operation `at`, drops whatever opened, and lets the
@@ -377,10 +375,7 @@ pub fn three_live_wals(
     value: impl Fn(usize) -> Vec<u8>,
 ) -> (Arc<FaultFileSystem>, Db, usize) {
     let fs = FaultFileSystem::new();
-    let opts = Options {
-        write_buffer_size: 4 << 10,
-        ..fault_opts(&fs, SyncMode::Always)
-    };
+    let opts = fault_opts(&fs, SyncMode::Always).write_buffer_size(4 << 10);
     fs.no_space_after(Some(lsmdb::fault::Target::Table), 0);
     let db = Db::open(dir, opts).unwrap();
     let mut n = 0;

@@ -35,10 +35,7 @@ pub struct RepairArgs {
 }
 
 fn options(cli: &Cli) -> anyhow::Result<lsmdb::Options> {
-    Ok(lsmdb::Options {
-        create_if_missing: false,
-        ..cli.options()?
-    })
+    Ok(cli.options()?.create_if_missing(false))
 }
 
 pub fn check(cli: &Cli, args: &CheckArgs) -> anyhow::Result<u8> {

@@ -100,10 +100,7 @@ fn main() -> ExitCode {
 impl Cli {
     /// Engine options from the global flags.
     pub fn options(&self) -> anyhow::Result<lsmdb::Options> {
-        Ok(lsmdb::Options {
-            sync: self.sync.parse()?,
-            ..lsmdb::Options::default()
-        })
+        Ok(lsmdb::Options::default().sync(self.sync.parse()?))
     }
 
     /// Opens the database for writing; a directory locked by another writer is an error
@@ -117,10 +114,7 @@ impl Cli {
     /// Opens the database for reading beside whatever writer may hold it.
     pub fn open_reader(&self) -> anyhow::Result<lsmdb::Db> {
         use anyhow::Context;
-        let opts = lsmdb::Options {
-            create_if_missing: false,
-            ..self.options()?
-        };
+        let opts = self.options()?.create_if_missing(false);
         lsmdb::Db::open_read_only(&self.db, opts)
             .with_context(|| format!("cannot open database {} for reading", self.db.display()))
     }

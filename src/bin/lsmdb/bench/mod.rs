@@ -112,15 +112,12 @@ pub fn bench(cli: &Cli, args: &BenchArgs) -> anyhow::Result<u8> {
     } else {
         SyncMode::None
     };
-    let defaults = Options::default();
-    let opts = Options {
-        sync,
-        block_cache_bytes: args.cache_mb << 20,
-        write_buffer_size: args
-            .write_buffer_mb
-            .map_or(defaults.write_buffer_size, |mb| mb << 20),
-        ..defaults
-    };
+    let mut opts = Options::default()
+        .sync(sync)
+        .block_cache_bytes(args.cache_mb << 20);
+    if let Some(mb) = args.write_buffer_mb {
+        opts.write_buffer_size = mb << 20;
+    }
     let place = Place::new(
         typed.db.then(|| cli.db.clone()),
         args.use_existing_db,

@@ -4,11 +4,11 @@
 use std::cmp::Ordering;
 use std::sync::Arc;
 
-use super::InternalIterator;
+use super::FileMeta;
 use crate::error::Result;
+use crate::iter::InternalIterator;
 use crate::key;
 use crate::sstable::TableIter;
-use crate::version::FileMeta;
 
 pub(crate) struct LevelIter {
     files: Vec<Arc<FileMeta>>,

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use quick_cache::Weighter;
 use quick_cache::sync::Cache;
 
-use crate::sstable::Block;
+use super::Block;
 
 #[derive(Clone)]
 struct BlockWeight;

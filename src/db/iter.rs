@@ -4,8 +4,8 @@
 
 use std::sync::Arc;
 
-use super::{InternalIterator, MergingIter};
 use crate::error::{Error, Result};
+use crate::iter::{InternalIterator, MergingIter};
 use crate::key::{self, Kind, SeqNum};
 use crate::version::Version;
 
