@@ -9,6 +9,7 @@
 //! super-version under `sv_lock`. Lock order: `write` -> `sv_lock`, `versions` -> `sv_lock`,
 //! `write` -> `sync`.
 
+mod checkpoint;
 mod compact;
 mod flush;
 mod read;
@@ -228,6 +229,15 @@ impl Db {
     pub fn compact(&self) -> Result<()> {
         self.inner.flush()?;
         self.inner.compact_all()
+    }
+
+    /// Writes a consistent copy of the database as of this call into `dest`, an ordinary
+    /// database directory that [`Db::open`] and [`Db::open_read_only`] take. Tables are
+    /// hard-linked (copied where the file system cannot link), so it is fast and takes
+    /// little space; writes, flushes and compactions may go on meanwhile. `dest` must not
+    /// exist or be empty. Needs the writer: a read-only handle gets [`Error::ReadOnly`].
+    pub fn checkpoint(&self, dest: impl AsRef<Path>) -> Result<()> {
+        self.inner.checkpoint(dest.as_ref())
     }
 
     /// Makes every write so far durable (useful under `SyncMode::None`).
