@@ -24,6 +24,8 @@
 mod batch;
 mod cache;
 mod check;
+#[cfg(feature = "cluster")]
+pub mod cluster;
 mod coding;
 mod compaction;
 mod db;

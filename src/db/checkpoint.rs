@@ -25,6 +25,7 @@ use std::time::Duration;
 
 use super::DbInner;
 use crate::error::{Error, IoContext, Result};
+use crate::fs::{FileSystem, OsFileSystem};
 use crate::manifest::{self, MANIFEST_KIND, VersionEdit};
 use crate::memtable::Memtable;
 use crate::record;
@@ -133,17 +134,18 @@ fn write_checkpoint(
     manifest::set_current(fs, dest, manifest_number)
 }
 
-/// Links `from` to `to`, or copies it (and syncs the copy) where links cannot be made.
-fn link_or_copy(from: &Path, to: &Path) -> Result<()> {
+/// Links `from` to `to`, or copies it (and syncs the copy) where links cannot be made. The
+/// caller syncs the directory holding `to`.
+pub(crate) fn link_or_copy(from: &Path, to: &Path) -> Result<()> {
     match fs::hard_link(from, to) {
         Ok(()) => Ok(()),
         Err(e) if link_refused(&e) => {
-            fs::copy(from, to).ctx("copy table", from)?;
+            fs::copy(from, to).ctx("copy", from)?;
             fs::File::open(to)
                 .and_then(|f| f.sync_all())
                 .ctx("sync", to)
         }
-        Err(e) => Err(Error::io("link table", from, e)),
+        Err(e) => Err(Error::io("link", from, e)),
     }
 }
 
@@ -157,9 +159,7 @@ fn link_refused(e: &io::Error) -> bool {
 }
 
 fn sync_dir(dir: &Path) -> Result<()> {
-    fs::File::open(dir)
-        .and_then(|f| f.sync_all())
-        .ctx("sync directory", dir)
+    OsFileSystem.sync_dir(dir).ctx("sync directory", dir)
 }
 
 #[cfg(test)]

@@ -17,6 +17,8 @@ mod recovery;
 mod stats;
 mod write;
 
+#[cfg(feature = "cluster")]
+pub(crate) use checkpoint::link_or_copy;
 pub(crate) use flush::{table_options, write_level0_table};
 pub use read::Snapshot;
 pub(crate) use recovery::{FileType, live_wals, parse_file_name};
