@@ -304,7 +304,7 @@ impl Node {
     /// it has caught up, or `timeout`.
     pub fn add_learner(&self, id: NodeId, node: ClusterNode, timeout: Duration) -> Result<()> {
         let raft = &self.core.raft;
-        let fut = tokio::time::timeout(timeout, raft.add_learner(id, node, true));
+        let fut = async { tokio::time::timeout(timeout, raft.add_learner(id, node, true)).await };
         membership_result(self.core.block_on(fut)?, timeout)
     }
 
@@ -328,7 +328,8 @@ impl Node {
 
     fn change(&self, change: ChangeMembers<NodeId, ClusterNode>, timeout: Duration) -> Result<()> {
         let raft = &self.core.raft;
-        let fut = tokio::time::timeout(timeout, raft.change_membership(change, false));
+        let fut =
+            async { tokio::time::timeout(timeout, raft.change_membership(change, false)).await };
         membership_result(self.core.block_on(fut)?, timeout)
     }
 

@@ -256,10 +256,11 @@ impl Node {
             return Ok(());
         };
         let raft = self.core.raft.clone();
-        let stopped = self.core.handle.block_on(raft.shutdown());
+        let stopped = self.core.block_on(raft.shutdown());
         let _ = stop_tx.send(());
         let _ = thread.join();
-        let mut result = stopped.map_err(|e| Error::Internal(format!("stopping Raft: {e}")));
+        let mut result =
+            stopped.and_then(|r| r.map_err(|e| Error::Internal(format!("stopping Raft: {e}"))));
         if let Some(log) = self.log.take() {
             result = result.and(log.close());
         }

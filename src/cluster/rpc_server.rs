@@ -4,6 +4,7 @@
 
 use std::io::{Cursor, Read};
 use std::net::TcpListener;
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
@@ -118,12 +119,18 @@ fn header<'a>(request: &'a Request, name: &str) -> Option<&'a str> {
 }
 
 fn answer(core: &Core, mut request: Request) {
-    let reply = handle(core, &mut request).unwrap_or_else(|e| e);
+    let handled = catch_unwind(AssertUnwindSafe(|| handle(core, &mut request)));
+    let Reply(status, body) = match handled {
+        Ok(Ok(reply) | Err(reply)) => reply,
+        // The panic message is on stderr; the worker lives on for the next request.
+        Err(_) => Reply::text(500, "internal error while handling the request"),
+    };
+    let len = body.len();
     let response = Response::new(
-        reply.0.into(),
+        status.into(),
         Vec::new(),
-        Cursor::new(reply.1.clone()),
-        Some(reply.1.len()),
+        Cursor::new(body),
+        Some(len),
         None,
     );
     // The caller sees a broken connection and treats it as such.

@@ -196,7 +196,8 @@ impl StateMachine {
         let old = self.shared.data.take().await?;
         let shared = Arc::clone(&self.shared);
         let db = tokio::task::spawn_blocking(move || -> Result<Db> {
-            old.close()?;
+            // Its data is being replaced: a failed last sync of it loses nothing needed.
+            let _ = old.close();
             swap::replace(&shared.data_dir)?;
             Ok(Db::open(&shared.data_dir, shared.opts.clone())?)
         })

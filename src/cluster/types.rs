@@ -1,6 +1,5 @@
 //! What the replicated log carries, who the nodes are, and the binary encoding of both.
 
-use std::collections::BTreeSet;
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
@@ -108,16 +107,6 @@ impl Command {
         }
         Ok(())
     }
-
-    /// The keys the command changes, for tests and diagnostics.
-    pub fn keys(&self) -> BTreeSet<&[u8]> {
-        let Command::Write(ops) = self;
-        ops.iter()
-            .map(|op| match op {
-                Op::Put { key, .. } | Op::Delete { key } => key.as_slice(),
-            })
-            .collect()
-    }
 }
 
 /// What applying an entry returns to the writer. Nothing yet: the log id of the entry says
@@ -171,5 +160,40 @@ pub(crate) mod codec {
             ))),
             Err(e) => Err(Error::Decode(format!("{what}: {e}"))),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Pins the encodings docs/FORMAT.md ("Cluster node directory") shows.
+    #[test]
+    fn stored_values_encode_as_documented() {
+        let log_id = LogId::new(openraft::CommittedLeaderId::new(2, 1), 300);
+        assert_eq!(codec::encode(&log_id).unwrap(), [2, 1, 0xAC, 0x02]);
+        assert_eq!(codec::encode(&Some(log_id)).unwrap(), [1, 2, 1, 0xAC, 0x02]);
+        assert_eq!(codec::encode(&Vote::new(3, 2)).unwrap(), [3, 2, 0]);
+        let entry = Entry {
+            log_id: LogId::new(openraft::CommittedLeaderId::new(2, 1), 5),
+            payload: openraft::EntryPayload::Normal(Command::Write(vec![
+                Op::Put {
+                    key: b"k".to_vec(),
+                    value: b"vv".to_vec(),
+                },
+                Op::Delete { key: b"x".to_vec() },
+            ])),
+        };
+        let bytes = codec::encode(&entry).unwrap();
+        assert_eq!(
+            bytes,
+            [2, 1, 5, 1, 0, 2, 0, 1, b'k', 2, b'v', b'v', 1, 1, b'x']
+        );
+        let back: Entry = codec::decode(&bytes, "an entry").unwrap();
+        assert_eq!(back.log_id, entry.log_id);
+        assert!(codec::decode::<Entry>(&bytes[..bytes.len() - 1], "a cut entry").is_err());
+        let mut longer = bytes.clone();
+        longer.push(0);
+        assert!(codec::decode::<Entry>(&longer, "an entry and a byte").is_err());
     }
 }

@@ -73,6 +73,36 @@ fn a_group_elects_replicates_and_serves_linearizable_reads_everywhere() {
     assert!(metrics.apply_entries >= 3, "{metrics:?}");
 }
 
+/// Grows a group one node at a time, as an operator would: init with one, add a learner,
+/// promote it, remove it.
+#[test]
+fn membership_changes_one_node_at_a_time() {
+    let mut group = Group::start(1, false);
+    assert_eq!(group.leader(), 1);
+    group.node(1).write(put(0), OP_TIMEOUT).unwrap();
+    group.add(2);
+    let info = group.node(2).node_info();
+    group.node(1).add_learner(2, info, PATIENCE).unwrap();
+    assert_eq!(group.node(1).status().learners, vec![2]);
+    // A learner serves linearizable reads too (through the leader's read index).
+    let got = group
+        .node(2)
+        .get(&key(0), Consistency::Linearizable, OP_TIMEOUT);
+    assert!(got.unwrap().is_some());
+    group.node(1).promote(&[2], PATIENCE).unwrap();
+    assert_eq!(group.node(1).status().voters, vec![1, 2]);
+    let last = group.node(1).write(put(1), OP_TIMEOUT).unwrap();
+    group.await_applied(last.index);
+    group.node(1).remove(2, PATIENCE).unwrap();
+    let status = group.node(1).status();
+    assert_eq!((status.voters, status.learners), (vec![1], vec![]));
+    // Only the leader changes membership; a follower names it.
+    assert!(matches!(
+        group.node(2).promote(&[2], OP_TIMEOUT),
+        Err(Error::NotLeader { .. })
+    ));
+}
+
 #[test]
 fn the_group_fails_over_and_a_restarted_node_catches_up() {
     let mut group = Group::start(3, false);
@@ -205,4 +235,34 @@ fn the_partition_switch_isolates_a_leader_and_healing_converges() {
     // put(1) may or may not have survived on the old leader's side; it was never acknowledged
     // and the majority never had it, so it must be gone.
     assert_eq!(keys, vec![key(0), key(2)]);
+}
+
+/// Anyone who can reach the RPC port could otherwise inject log entries or votes.
+#[test]
+fn raft_rpc_requires_the_token_and_hides_the_fault_switch() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = crate::cluster::NodeConfig::new(1, dir.path());
+    config.token = Some("right".into());
+    config.fault_injection = false;
+    let node = crate::cluster::Node::start(config).unwrap();
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let post = |path: &str, token: Option<&str>, body: &[u8]| {
+        let mut request = agent.post(format!("http://{}{path}", node.raft_addr()));
+        if let Some(t) = token {
+            request = request.header("Authorization", format!("Bearer {t}"));
+        }
+        request.send(body).unwrap().status().as_u16()
+    };
+    assert_eq!(post("/raft/vote", None, b""), 401);
+    assert_eq!(post("/raft/vote", Some("wrong"), b""), 401);
+    assert_eq!(post("/raft/vote", Some("right"), b"\xff\xff"), 400);
+    assert_eq!(
+        post("/raft/faults", Some("right"), b"{\"blocked\":[2]}"),
+        404
+    );
+    assert!(node.set_blocked_peers(BTreeSet::from([2])).is_err());
+    node.shutdown().unwrap();
 }

@@ -111,6 +111,13 @@ impl Group {
         group
     }
 
+    /// Starts node `id` outside the group, for `add_learner`.
+    pub fn add(&mut self, id: NodeId) {
+        let node = Node::start(self.config(id, "127.0.0.1:0")).unwrap();
+        self.addrs.insert(id, node.raft_addr().to_string());
+        self.nodes.insert(id, Some(node));
+    }
+
     pub fn node(&self, id: NodeId) -> &Node {
         self.nodes[&id].as_ref().expect("node is running")
     }
