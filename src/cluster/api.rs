@@ -76,22 +76,8 @@ impl Core {
         cmd.validate(self.config.max_write_bytes)?;
         self.await_quorum(deadline).await?;
         let left = deadline.saturating_duration_since(Instant::now());
-        match tokio::time::timeout(left, self.raft.client_write(cmd)).await {
-            Ok(Ok(reply)) => Ok(reply.log_id),
-            Ok(Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f)))) => {
-                Err(Error::NotLeader {
-                    leader: f.leader_id.zip(f.leader_node),
-                })
-            }
-            Ok(Err(RaftError::APIError(e))) => Err(Error::Internal(e.to_string())),
-            Ok(Err(RaftError::Fatal(f))) => Err(Error::OutcomeUnknown(format!(
-                "the node stopped while the write was in flight: {f}"
-            ))),
-            Err(_) => Err(Error::OutcomeUnknown(format!(
-                "not committed within {:?}",
-                deadline.saturating_duration_since(Instant::now()) + left
-            ))),
-        }
+        let proposed = tokio::time::timeout(left, self.raft.client_write(cmd)).await;
+        proposal_outcome(proposed, "the write", left)
     }
 
     /// The leader's side of a linearizable read: confirms leadership with a quorum and
@@ -305,7 +291,7 @@ impl Node {
     pub fn add_learner(&self, id: NodeId, node: ClusterNode, timeout: Duration) -> Result<()> {
         let raft = &self.core.raft;
         let fut = async { tokio::time::timeout(timeout, raft.add_learner(id, node, true)).await };
-        membership_result(self.core.block_on(fut)?, timeout)
+        proposal_outcome(self.core.block_on(fut)?, "adding the learner", timeout).map(|_| ())
     }
 
     /// On the leader: makes the learners `ids` voters.
@@ -330,7 +316,7 @@ impl Node {
         let raft = &self.core.raft;
         let fut =
             async { tokio::time::timeout(timeout, raft.change_membership(change, false)).await };
-        membership_result(self.core.block_on(fut)?, timeout)
+        proposal_outcome(self.core.block_on(fut)?, "the membership change", timeout).map(|_| ())
     }
 
     /// Builds a snapshot now and waits until it covers what was applied when called.
@@ -378,17 +364,19 @@ impl Node {
     }
 }
 
-type MembershipResult = std::result::Result<
-    openraft::raft::ClientWriteResponse<super::types::TypeConfig>,
-    RaftError<NodeId, ClientWriteError<NodeId, ClusterNode>>,
+type Proposed = std::result::Result<
+    std::result::Result<
+        openraft::raft::ClientWriteResponse<super::types::TypeConfig>,
+        RaftError<NodeId, ClientWriteError<NodeId, ClusterNode>>,
+    >,
+    tokio::time::error::Elapsed,
 >;
 
-fn membership_result(
-    result: std::result::Result<MembershipResult, tokio::time::error::Elapsed>,
-    timeout: Duration,
-) -> Result<()> {
-    match result {
-        Ok(Ok(_)) => Ok(()),
+/// What became of a log entry proposed (a write or a membership change) within `waited`.
+fn proposal_outcome(proposed: Proposed, what: &str, waited: Duration) -> Result<LogId> {
+    match proposed {
+        Ok(Ok(reply)) => Ok(reply.log_id),
+        // Not proposed here, or truncated by a newer leader: never committed.
         Ok(Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f)))) => {
             Err(Error::NotLeader {
                 leader: f.leader_id.zip(f.leader_node),
@@ -396,10 +384,10 @@ fn membership_result(
         }
         Ok(Err(RaftError::APIError(e))) => Err(Error::InvalidArgument(e.to_string())),
         Ok(Err(RaftError::Fatal(f))) => Err(Error::OutcomeUnknown(format!(
-            "the node stopped during the membership change: {f}"
+            "the node stopped while {what} was in flight: {f}"
         ))),
         Err(_) => Err(Error::OutcomeUnknown(format!(
-            "the membership change did not finish within {timeout:?}"
+            "{what} was not committed within {waited:?}"
         ))),
     }
 }

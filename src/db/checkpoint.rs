@@ -29,7 +29,7 @@ use crate::fs::{FileSystem, OsFileSystem};
 use crate::manifest::{self, MANIFEST_KIND, VersionEdit};
 use crate::memtable::Memtable;
 use crate::record;
-use crate::version::{Version, table_name, table_path};
+use crate::version::{Version, table_path};
 
 impl DbInner {
     pub(crate) fn checkpoint(&self, dest: &Path) -> Result<()> {
@@ -114,7 +114,7 @@ fn write_checkpoint(
     let mut highest = 0;
     for (level, files) in version.levels.iter().enumerate() {
         for f in files {
-            link_or_copy(&table_path(src, f.number), &dest.join(table_name(f.number)))?;
+            link_or_copy(&table_path(src, f.number), &table_path(dest, f.number))?;
             edit.added.push(f.to_new_file(level));
             highest = highest.max(f.number);
         }

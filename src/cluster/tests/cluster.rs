@@ -220,7 +220,20 @@ fn the_partition_switch_isolates_a_leader_and_healing_converges() {
     );
     let last = group.node(new).write(put(2), OP_TIMEOUT).unwrap();
 
-    group.node(old).set_blocked_peers(BTreeSet::new()).unwrap();
+    // Healed through the RPC route a test harness in another process would use.
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let healed = agent
+        .post(format!(
+            "http://{}/raft/faults",
+            group.node(old).raft_addr()
+        ))
+        .header("Authorization", "Bearer test-token")
+        .send(&b"{\"blocked\":[]}"[..])
+        .unwrap();
+    assert_eq!(healed.status().as_u16(), 200);
     assert_eq!(group.leader(), new);
     group.await_applied(last.index);
     let contents: Vec<_> = group
