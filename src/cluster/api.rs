@@ -66,7 +66,11 @@ impl Core {
             match tokio::time::timeout(left, rx.changed()).await {
                 Ok(Ok(())) => {}
                 Ok(Err(_)) => return Err(Error::Unavailable("the node is stopping".into())),
-                Err(_) => return Err(Error::NoQuorum(self.config.election_timeout_min)),
+                Err(_) => {
+                    return Err(Error::NoQuorum(format!(
+                        "this leader has not heard from a quorum for over {window} ms"
+                    )));
+                }
             }
         }
     }
@@ -115,7 +119,9 @@ impl Core {
             ReadIndexReply::Ok(read) => read.map_or(0, |l| l.index),
             ReadIndexReply::NotLeader(leader) => return Err(Error::NotLeader { leader }),
             ReadIndexReply::NoQuorum => {
-                return Err(Error::NoQuorum(self.config.election_timeout_min));
+                return Err(Error::NoQuorum(
+                    "the leader could not confirm its leadership with a quorum".into(),
+                ));
             }
         };
         let left = deadline.saturating_duration_since(Instant::now());
@@ -124,7 +130,11 @@ impl Core {
             .applied_index_at_least(Some(index), "linearizable read")
             .await
             .map(|_| ())
-            .map_err(|_| Error::NoQuorum(left))
+            .map_err(|_| {
+                Error::NoQuorum(format!(
+                    "this node did not apply up to the read index in {left:?}"
+                ))
+            })
     }
 
     /// The leader, once one is known (not this node), or `NoQuorum` at the deadline.
@@ -138,7 +148,7 @@ impl Core {
             match tokio::time::timeout(left, rx.changed()).await {
                 Ok(Ok(())) => {}
                 Ok(Err(_)) => return Err(Error::Unavailable("the node is stopping".into())),
-                Err(_) => return Err(Error::NoQuorum(left)),
+                Err(_) => return Err(Error::NoQuorum("no leader is known".into())),
             }
         }
     }
@@ -172,7 +182,7 @@ fn forwarded_outcome(
     match reply {
         Ok(WriteReply::Ok(log_id)) => Ok(log_id),
         Ok(WriteReply::NotLeader(leader)) => Err(Error::NotLeader { leader }),
-        Ok(WriteReply::NoQuorum) => Err(Error::NoQuorum(Duration::ZERO)),
+        Ok(WriteReply::NoQuorum(r)) => Err(Error::NoQuorum(r)),
         Ok(WriteReply::OutcomeUnknown(r)) => Err(Error::OutcomeUnknown(r)),
         Ok(WriteReply::Invalid(r)) => Err(Error::InvalidArgument(r)),
         Ok(WriteReply::Unavailable(r)) => Err(Error::Unavailable(r)),
@@ -192,7 +202,7 @@ pub(crate) fn write_reply(result: Result<LogId>) -> WriteReply {
     match result {
         Ok(log_id) => WriteReply::Ok(log_id),
         Err(Error::NotLeader { leader }) => WriteReply::NotLeader(leader),
-        Err(Error::NoQuorum(_)) => WriteReply::NoQuorum,
+        Err(Error::NoQuorum(r)) => WriteReply::NoQuorum(r),
         Err(Error::InvalidArgument(r)) => WriteReply::Invalid(r),
         Err(Error::Unavailable(r)) => WriteReply::Unavailable(r),
         Err(e) => WriteReply::OutcomeUnknown(e.to_string()),

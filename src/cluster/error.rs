@@ -1,7 +1,5 @@
 //! The cluster's typed error: what a server tells a client, and whether retrying can help.
 
-use std::time::Duration;
-
 use super::types::{ClusterNode, NodeId};
 
 /// Every error of the replication layer. Each variant maps to one client answer: see the
@@ -21,10 +19,10 @@ pub enum Error {
     #[error("the write's outcome is unknown: {0}")]
     OutcomeUnknown(String),
 
-    /// The leader could not reach a quorum within the time allowed; for a write, nothing was
-    /// proposed (503).
-    #[error("no quorum within {0:?}")]
-    NoQuorum(Duration),
+    /// No leader with a quorum behind it could be found or confirmed in the time allowed;
+    /// for a write, nothing was proposed (503). The text says what was missing.
+    #[error("no quorum: {0}")]
+    NoQuorum(String),
 
     /// Temporarily unable to serve (the state machine is being replaced by a snapshot, the
     /// node is starting or stopping); retrying later can succeed (503 with Retry-After).

@@ -49,7 +49,7 @@ pub(crate) enum ReadIndexReply {
 pub(crate) enum WriteReply {
     Ok(LogId),
     NotLeader(LeaderHint),
-    NoQuorum,
+    NoQuorum(String),
     OutcomeUnknown(String),
     Invalid(String),
     Unavailable(String),
