@@ -1,8 +1,8 @@
 //! The Raft log and vote, in an lsmdb database of their own (`DIR/raft/`).
 //!
-//! Keys (docs/FORMAT.md, "Cluster node directory"): `v` the vote, `p` the last purged log id,
-//! `e` + index (8 bytes, big-endian, so keys sort by index) one entry each; values are
-//! postcard. Every write is one synced batch (the database runs in `SyncMode::Always`), and
+//! Keys (docs/FORMAT.md, "Cluster node directory"): `n` the node id, `v` the vote, `p` the
+//! last purged log id, `e` + index (8 bytes, big-endian, so keys sort by index) one entry
+//! each; values are postcard. Every write is one synced batch (the database runs in `SyncMode::Always`), and
 //! the rules openraft relies on hold as follows:
 //! - `append` calls its callback only after its batch is durable;
 //! - `save_vote` returns only after the vote is durable;
@@ -29,6 +29,7 @@ use super::error::{Error, Result, storage_error};
 use super::types::{Entry, LogId, StorageError, TypeConfig, Vote, codec};
 use crate::{Db, Options, SyncMode, WriteBatch};
 
+const NODE_ID_KEY: &[u8] = b"n";
 const VOTE_KEY: &[u8] = b"v";
 const PURGED_KEY: &[u8] = b"p";
 const ENTRY_PREFIX: u8 = b'e';
@@ -144,6 +145,24 @@ impl LogStore {
                 gate,
             }),
         })
+    }
+
+    /// Records which node this log belongs to, or refuses if it belongs to another: a node
+    /// started on another's directory would speak with that node's votes and log.
+    pub fn claim_node_id(&self, id: super::types::NodeId) -> Result<()> {
+        let db = &self.inner.db;
+        match db.get(NODE_ID_KEY)? {
+            Some(bytes) => {
+                let owner: super::types::NodeId = codec::decode(&bytes, "the node id")?;
+                if owner != id {
+                    return Err(Error::InvalidArgument(format!(
+                        "this directory belongs to node {owner}, not node {id}"
+                    )));
+                }
+                Ok(())
+            }
+            None => Ok(db.put(NODE_ID_KEY, codec::encode(&id)?)?),
+        }
     }
 
     /// Closes the database, reporting a failed final sync.

@@ -135,6 +135,7 @@ impl Node {
             Some(gate.clone()),
             crate::Options::default(),
         )?;
+        log.claim_node_id(config.id)?;
         let sm = StateMachine::open(&config.dir, gate, config.data_options.clone())?;
         let shared = sm.shared();
 

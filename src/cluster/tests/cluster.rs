@@ -278,4 +278,8 @@ fn raft_rpc_requires_the_token_and_hides_the_fault_switch() {
     );
     assert!(node.set_blocked_peers(BTreeSet::from([2])).is_err());
     node.shutdown().unwrap();
+
+    // The directory is node 1's now; another id would take over its votes and log.
+    let err = crate::cluster::Node::start(crate::cluster::NodeConfig::new(2, dir.path()));
+    assert!(matches!(err, Err(Error::InvalidArgument(m)) if m.contains("node 1")));
 }

@@ -13,6 +13,13 @@ use openraft::{CommittedLeaderId, Entry, EntryPayload, Membership};
 
 use super::{ClusterNode, Command, LogId, Node, NodeConfig, NodeId, Status, TypeConfig};
 
+/// A server shares one node between its worker threads.
+#[test]
+fn a_node_can_be_shared_between_threads() {
+    fn shared<T: Send + Sync>() {}
+    shared::<Node>();
+}
+
 pub(crate) fn log_id(term: u64, index: u64) -> LogId {
     LogId::new(CommittedLeaderId::new(term, 1), index)
 }
