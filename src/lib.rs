@@ -24,6 +24,8 @@
 mod batch;
 mod bloom;
 mod check;
+#[cfg(feature = "cluster")]
+pub mod cluster;
 mod coding;
 mod compaction;
 mod db;

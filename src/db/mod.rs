@@ -10,6 +10,7 @@
 //! `write` -> `sync`.
 
 mod background;
+mod checkpoint;
 mod compact;
 mod flush;
 mod inner;
@@ -21,6 +22,8 @@ mod stats;
 mod verify;
 mod write;
 
+#[cfg(feature = "cluster")]
+pub(crate) use checkpoint::link_or_copy;
 pub(crate) use flush::{table_options, write_level0_table};
 pub use iter::DbIterator;
 pub use read::Snapshot;
@@ -164,6 +167,15 @@ impl Db {
     pub fn compact(&self) -> Result<()> {
         self.inner.flush()?;
         self.inner.compact_all()
+    }
+
+    /// Writes a consistent copy of the database as of this call into `dest`, an ordinary
+    /// database directory that [`Db::open`] and [`Db::open_read_only`] take. Tables are
+    /// hard-linked (copied where the file system cannot link), so it is fast and takes
+    /// little space; writes, flushes and compactions may go on meanwhile. `dest` must not
+    /// exist or be empty. Needs the writer: a read-only handle gets [`Error::ReadOnly`].
+    pub fn checkpoint(&self, dest: impl AsRef<Path>) -> Result<()> {
+        self.inner.checkpoint(dest.as_ref())
     }
 
     /// Makes every write so far durable (useful under `SyncMode::None`).
