@@ -8,6 +8,7 @@ mod complete;
 mod input;
 mod render;
 mod session;
+mod types;
 mod words;
 
 use std::io::{self, IsTerminal};
@@ -18,9 +19,10 @@ use anyhow::{Context, anyhow};
 use clap::Args;
 
 use crate::cli::{EXIT_ERROR, Globals};
-use input::{Expect, Input, Line, Script, Tty};
-use render::{Mode, Printer};
-use session::{Failure, Flow, Session};
+use input::{Input, Line, Script, Tty};
+use render::Printer;
+use session::{Flow, Session};
+use types::{Expect, Failure, Mode};
 
 /// A command slower than this shows its time even with the timer off, as in redis-cli.
 const SLOW: Duration = Duration::from_millis(500);

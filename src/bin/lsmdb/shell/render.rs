@@ -7,33 +7,13 @@
 //! only data.
 
 use std::io::{self, BufWriter, Stdout, Write};
-use std::str::FromStr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use serde_json::json;
 
-use super::session::Failure;
+use super::types::{Failure, Mode};
 use crate::{format, kv};
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Mode {
-    Text,
-    Json,
-    Raw,
-}
-
-impl FromStr for Mode {
-    type Err = ();
-    fn from_str(s: &str) -> Result<Mode, ()> {
-        match s {
-            "text" => Ok(Mode::Text),
-            "json" => Ok(Mode::Json),
-            "raw" => Ok(Mode::Raw),
-            _ => Err(()),
-        }
-    }
-}
 
 /// Rows aligned together; a longer range is printed in blocks of this many, so that memory
 /// stays bounded however many keys it spans.
