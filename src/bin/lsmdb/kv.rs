@@ -5,7 +5,6 @@ use std::path::PathBuf;
 
 use anyhow::{Context, bail};
 use clap::Args;
-use serde_json::json;
 
 use crate::cli::{EXIT_NOT_FOUND, Globals};
 use crate::format;
@@ -138,7 +137,7 @@ pub fn put(globals: &Globals, args: &PutArgs) -> anyhow::Result<u8> {
     db.close().context("closing the database failed")?;
     let mut out = Out::new();
     if args.json {
-        out.json(&json!({"success": true}))?;
+        out.json(&format::success())?;
     } else {
         out.line("OK")?;
     }
@@ -170,7 +169,7 @@ pub fn delete(globals: &Globals, args: &DeleteArgs) -> anyhow::Result<u8> {
     db.close().context("closing the database failed")?;
     let mut out = Out::new();
     if args.json {
-        out.json(&json!({"success": true, "deleted": u8::from(existed)}))?;
+        out.json(&format::deleted(existed))?;
     } else {
         out.line(if existed { "1" } else { "0" })?;
     }
@@ -215,7 +214,7 @@ pub fn batch(globals: &Globals, args: &BatchArgs) -> anyhow::Result<u8> {
     db.close().context("closing the database failed")?;
     let mut out = Out::new();
     if args.json {
-        out.json(&json!({"success": true, "count": entries.len()}))?;
+        out.json(&format::batch_applied(entries.len()))?;
     } else {
         out.line(&format!("OK ({} operations)", entries.len()))?;
     }
