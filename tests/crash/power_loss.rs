@@ -6,11 +6,9 @@
 //! includes everything before the last successful sync, flush, compaction or reopen: what
 //! is lost is a suffix, never a hole.
 
-mod support;
-
+use crate::crash_harness::{Mix, Rng, check_prefix, fault_opts, gen_ops, run_until_error};
 use lsmdb::fault::FaultFileSystem;
 use lsmdb::{Db, Options, SyncMode};
-use support::{Mix, Rng, check_prefix, fault_opts, gen_ops, run_until_error};
 
 fn power_cut(seed: u64) {
     let mut rng = Rng::new(seed);

@@ -2,12 +2,10 @@
 //! delete, batch, range), each checked against the thread's own model of its keys as it goes,
 //! and the final state checked against the union of the models.
 
-mod common;
-
 use std::collections::BTreeMap;
 use std::thread;
 
-use common::http::{Conn, Server, encode};
+use crate::binary::http::{Conn, Server, encode};
 use serde_json::{Value, json};
 
 const THREADS: usize = 8;

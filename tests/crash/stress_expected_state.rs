@@ -7,13 +7,11 @@
 //! A long run, by script: `LSMDB_CRASH_CYCLES=100 cargo test --release --test
 //! stress_expected_state -- --ignored --exact stress_with_kills --nocapture`.
 
-mod support;
-
 use std::time::Duration;
 
+use crate::crash_harness::child::{self, THREADS, partition, stress_ops};
+use crate::crash_harness::{Model, Rng, apply, contents, find_prefix};
 use lsmdb::Db;
-use support::child::{self, THREADS, partition, stress_ops};
-use support::{Model, Rng, apply, contents, find_prefix};
 
 #[test]
 #[ignore = "long run by script: LSMDB_CRASH_CYCLES (default 50) cycles"]

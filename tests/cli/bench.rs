@@ -3,11 +3,9 @@
 //! the care it takes of directories. Sizes are small so this stays quick; the real runs are
 //! scripts.
 
-mod common;
-
 use std::path::Path;
 
-use common::{lsmdb, lsmdb_path};
+use crate::binary::{lsmdb, lsmdb_path};
 use serde_json::Value;
 
 const COMMON_FIELDS: [&str; 8] = [

@@ -2,8 +2,7 @@
 //! 256 MiB) are enforced before anything is written, with an error that gives the size and
 //! the limit: in the library, and through it at the command line (exit 2, one line).
 
-mod common;
-
+use crate::binary;
 use lsmdb::{Db, Error, MAX_BATCH_SIZE, MAX_KEY_SIZE, MAX_VALUE_SIZE, Options, WriteBatch};
 use predicates::str::contains;
 
@@ -11,7 +10,7 @@ use predicates::str::contains;
 fn the_cli_refuses_an_oversized_key_or_value_and_takes_one_at_the_limit() {
     let dir = tempfile::tempdir().unwrap();
     let too_long = "k".repeat(MAX_KEY_SIZE + 1);
-    common::lsmdb(dir.path())
+    binary::lsmdb(dir.path())
         .args(["put", &too_long, "v"])
         .assert()
         .code(2)
@@ -20,11 +19,11 @@ fn the_cli_refuses_an_oversized_key_or_value_and_takes_one_at_the_limit() {
             MAX_KEY_SIZE + 1
         ));
     let longest = "k".repeat(MAX_KEY_SIZE);
-    common::lsmdb(dir.path())
+    binary::lsmdb(dir.path())
         .args(["put", &longest, "v"])
         .assert()
         .success();
-    common::lsmdb(dir.path())
+    binary::lsmdb(dir.path())
         .args(["get", &longest])
         .assert()
         .success()
@@ -32,7 +31,7 @@ fn the_cli_refuses_an_oversized_key_or_value_and_takes_one_at_the_limit() {
 
     let big = dir.path().join("big");
     std::fs::write(&big, vec![b'x'; MAX_VALUE_SIZE + 1]).unwrap();
-    common::lsmdb(dir.path())
+    binary::lsmdb(dir.path())
         .args(["put", "big", "--value-file"])
         .arg(&big)
         .assert()
@@ -41,7 +40,7 @@ fn the_cli_refuses_an_oversized_key_or_value_and_takes_one_at_the_limit() {
             "value of {} bytes is over the limit of {MAX_VALUE_SIZE} bytes",
             MAX_VALUE_SIZE + 1
         )));
-    common::lsmdb(dir.path())
+    binary::lsmdb(dir.path())
         .args(["get", "big"])
         .assert()
         .code(1);
@@ -51,13 +50,13 @@ fn the_cli_refuses_an_oversized_key_or_value_and_takes_one_at_the_limit() {
 fn a_batch_with_one_oversized_key_writes_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let input = format!("a\t1\n{}\t2\n", "k".repeat(MAX_KEY_SIZE + 1));
-    common::lsmdb(dir.path())
+    binary::lsmdb(dir.path())
         .args(["batch", "-"])
         .write_stdin(input)
         .assert()
         .code(2)
         .stderr(contains("over the limit of 65536 bytes"));
-    common::lsmdb(dir.path())
+    binary::lsmdb(dir.path())
         .args(["get", "a"])
         .assert()
         .code(1);

@@ -2,15 +2,13 @@
 //! database and exits 0; after SIGKILL every write acknowledged over HTTP (default sync mode)
 //! is still there; start-up failures are one line and exit 2.
 
-mod common;
-
 use std::net::{TcpListener, TcpStream};
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::http::Server;
-use common::lsmdb;
+use crate::binary::http::{Conn, Server};
+use crate::binary::lsmdb;
 use predicates::prelude::*;
 
 const EXIT_WITHIN: Duration = Duration::from_secs(20);
@@ -107,7 +105,7 @@ fn writes_acknowledged_over_http_survive_sigkill() {
         .map(|t| {
             let (addr, acked) = (server.addr, Arc::clone(&acked));
             thread::spawn(move || {
-                let mut conn = common::http::Conn::open(addr);
+                let mut conn = Conn::open(addr);
                 for i in 0.. {
                     let (key, value) = (format!("t{t}-{i:05}"), format!("value {t} {i}"));
                     let body = serde_json::json!({"key": key, "value": value}).to_string();

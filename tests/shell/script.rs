@@ -2,12 +2,10 @@
 //! middle of a script, `--bail`, the other output modes, and a database locked by another
 //! process.
 
-mod common;
-
 use std::path::Path;
 
+use crate::binary::{lsmdb, lsmdb_path};
 use assert_cmd::assert::Assert;
-use common::lsmdb;
 use predicates::prelude::*;
 
 /// Runs `script` through `lsmdb shell` on `dir`, with history pointed at a file that must
@@ -293,7 +291,7 @@ fn a_closed_pipe_ends_the_script_quietly() {
     std::fs::write(&script_path, script).unwrap();
     let command = format!(
         "'{}' --db '{}' shell < '{}' | head -n 2",
-        common::lsmdb_path().display(),
+        lsmdb_path().display(),
         dir.path().join("db").display(),
         script_path.display()
     );

@@ -10,11 +10,9 @@
 //! compaction thread; and `close()` returned `Ok` after a flush or compaction had failed,
 //! whenever the WAL itself was already synced, so the caller never learned of it.
 
-mod support;
-
+use crate::crash_harness::fault_opts;
 use lsmdb::fault::{FaultFileSystem, Target};
 use lsmdb::{Db, Error, SyncMode};
-use support::fault_opts;
 
 #[derive(Clone, Copy, Debug)]
 enum Action {

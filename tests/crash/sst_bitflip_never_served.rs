@@ -9,12 +9,10 @@
 //! the next open deleted the forgotten tables as orphans. A damaged whole record at the end
 //! of the manifest is now corruption; only a record cut short (or zeros) is a torn write.
 
-mod support;
-
 use std::path::Path;
 
+use crate::crash_harness::{Model, Rng, contents, copy_dir};
 use lsmdb::{Db, Error, Options};
-use support::{Model, Rng, contents, copy_dir};
 
 fn opts() -> Options {
     Options {

@@ -2,14 +2,13 @@
 //! typed into it, and its output is fed to a terminal emulator (vt100) so that the tests
 //! check what a person would see on the screen, not the escape sequences that draw it.
 
-mod common;
-
 use std::io::{ErrorKind, Write};
 use std::num::NonZeroU16;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use crate::binary;
 use expectrl::process::unix::WaitStatus;
 use expectrl::session::OsSession;
 
@@ -33,7 +32,7 @@ impl Terminal {
     }
 
     fn start_with(dir: &Path, histfile: &Path, args: &[&str]) -> Terminal {
-        let mut cmd = Command::new(common::lsmdb_path());
+        let mut cmd = Command::new(binary::lsmdb_path());
         cmd.args(["--db", "db", "shell"])
             .args(args)
             .current_dir(dir)
@@ -245,7 +244,7 @@ fn typing_recalling_completing_and_cancelling_at_a_terminal() {
         "{history}"
     );
     assert!(!history.contains("put cancelled"), "{history}");
-    common::lsmdb(&dir.path().join("db"))
+    binary::lsmdb(&dir.path().join("db"))
         .args(["get", "greeting"])
         .assert()
         .success()

@@ -3,8 +3,6 @@
 //! half-closed, stalled and trickling clients, which must never hang a worker for long nor
 //! stop the server from answering others.
 
-mod common;
-
 use std::io::Write;
 use std::net::Shutdown;
 use std::sync::Arc;
@@ -12,7 +10,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 use std::time::Duration;
 
-use common::http::{Conn, Server};
+use crate::binary::http::{Conn, Server};
 use serde_json::json;
 
 fn short_timeouts(dir: &std::path::Path) -> Server {

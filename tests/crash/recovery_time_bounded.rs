@@ -4,12 +4,10 @@
 //! (scripts/recovery_time.sh runs it in release); what is asserted is that every write the
 //! child made is there. Reopen time should follow the WAL's size, not the history's.
 
-mod support;
-
 use std::time::{Duration, Instant};
 
+use crate::crash_harness::{child, files_with_suffix};
 use lsmdb::{Db, Options};
-use support::child;
 
 #[test]
 #[ignore = "measurement, by script: scripts/recovery_time.sh"]
@@ -25,7 +23,7 @@ fn reopen_after_a_kill_with_a_full_wal() {
         let full = c.wait_for("@full", Duration::from_secs(600));
         let written: u64 = full["@full ".len()..].parse().unwrap();
         c.kill();
-        let wal_bytes: u64 = support::files_with_suffix(dir.path(), ".wal")
+        let wal_bytes: u64 = files_with_suffix(dir.path(), ".wal")
             .iter()
             .map(|p| std::fs::metadata(p).unwrap().len())
             .sum();

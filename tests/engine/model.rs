@@ -15,6 +15,7 @@ use std::sync::Arc;
 use lsmdb::fault::FaultFileSystem;
 use lsmdb::{Db, Options, SyncMode, WriteBatch};
 use proptest::prelude::*;
+use proptest::test_runner::FileFailurePersistence;
 
 /// The model: what the database must hold.
 type Model = BTreeMap<Vec<u8>, Vec<u8>>;
@@ -260,6 +261,11 @@ proptest! {
     // An explicit `cases` would hide PROPTEST_CASES, so it is read here.
     #![proptest_config(ProptestConfig {
         cases: std::env::var("PROPTEST_CASES").ok().and_then(|n| n.parse().ok()).unwrap_or(2000),
+        // Failures are recorded beside this file, in model.proptest-regressions; proptest's
+        // default would be tests/proptest-regressions/model.txt (next to the folder of main.rs).
+        failure_persistence: Some(Box::new(
+            FileFailurePersistence::WithSource("proptest-regressions"),
+        )),
         ..ProptestConfig::default()
     })]
 

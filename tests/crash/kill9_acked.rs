@@ -8,9 +8,7 @@
 //! --release --test crash_kill9_acked -- --ignored --exact kill9_loop_long --nocapture`
 //! (or scripts/crashtest.sh) runs a long loop.
 
-mod support;
-
-use support::child;
+use crate::crash_harness::child;
 
 #[test]
 fn kill9_loses_no_acknowledged_write() {

@@ -6,13 +6,11 @@
 //! too. Every reopened state must hold every acknowledged write, nothing else but the one
 //! write in flight, pass `check()`, and take new writes.
 
-mod support;
-
-use lsmdb::fault::FaultFileSystem;
-use lsmdb::{Db, SyncMode};
-use support::{
+use crate::crash_harness::{
     Mix, Op, Rng, check_prefix, crash_during_open, fault_opts, gen_op, run_until_error, settle,
 };
+use lsmdb::fault::FaultFileSystem;
+use lsmdb::{Db, SyncMode};
 
 /// Writes in groups of eight with a maintenance step after each group.
 fn history() -> Vec<Op> {

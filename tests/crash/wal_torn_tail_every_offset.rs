@@ -2,12 +2,10 @@
 //! by zeros or junk, opens cleanly with exactly its complete records; the torn tail is cut
 //! off, so writes after the reopen are not hidden behind damaged bytes.
 
-mod support;
-
 use std::path::Path;
 
+use crate::crash_harness::{copy_dir, files_with_suffix, record_ranges};
 use lsmdb::{Db, Options};
-use support::{copy_dir, files_with_suffix, record_ranges};
 
 const KEYS: usize = 10;
 

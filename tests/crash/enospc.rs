@@ -10,13 +10,11 @@
 //! of outputs to clean up. Under a full disk the background thread retries the compaction,
 //! so each retry leaked another partial table, using up what space was left.
 
-mod support;
-
 use std::time::{Duration, Instant};
 
+use crate::crash_harness::fault_opts;
 use lsmdb::fault::{FaultFileSystem, Target};
 use lsmdb::{Db, Error, SyncMode};
-use support::fault_opts;
 
 fn value(i: u32) -> Vec<u8> {
     format!("{i:05}").repeat(60).into_bytes()

@@ -4,14 +4,12 @@
 //! same place and exits 2; `lsmdb repair` salvages every other record, reports what it
 //! dropped, and leaves a directory that opens and checks clean.
 
-mod common;
-mod support;
-
 use std::path::Path;
 
+use crate::binary;
+use crate::crash_harness::{files_with_suffix, record_ranges, three_live_wals};
 use lsmdb::{Db, Error, Options};
 use predicates::str::contains;
-use support::{files_with_suffix, record_ranges, three_live_wals};
 
 fn value(i: usize) -> String {
     format!("value {i} ").repeat(20)
@@ -43,19 +41,19 @@ fn open_fails_at(dir: &Path, wal: &Path, offset: u64) {
 /// Checks, repairs, and returns the keys that survived.
 fn check_then_repair(dir: &Path, wal: &Path, offset: u64) -> Vec<Vec<u8>> {
     let place = format!("{} at offset {offset}", wal.display());
-    common::lsmdb(dir)
+    binary::lsmdb(dir)
         .arg("check")
         .assert()
         .code(2)
         .stdout(contains(format!("corrupt: {place}")))
         .stderr(contains("lsmdb"));
-    common::lsmdb(dir)
+    binary::lsmdb(dir)
         .arg("repair")
         .assert()
         .success()
         .stdout(contains(format!("dropped: {place}")))
         .stdout(contains("archived:"));
-    common::lsmdb(dir)
+    binary::lsmdb(dir)
         .arg("check")
         .assert()
         .success()

@@ -8,13 +8,11 @@
 //! "damaged record at the end of a WAL that is not the newest". Recovery now cuts the torn
 //! tail off (durably) before it creates a newer WAL.
 
-mod support;
-
 use std::path::Path;
 
+use crate::crash_harness::{copy_dir, crash_during_open, fault_opts, three_live_wals};
 use lsmdb::fault::FaultFileSystem;
 use lsmdb::{Db, SyncMode};
-use support::{copy_dir, crash_during_open, fault_opts, three_live_wals};
 
 fn value(i: u32) -> Vec<u8> {
     format!("{i:04}").repeat(400).into_bytes()

@@ -1,9 +1,8 @@
 //! `lsmdb serve` over a real socket: the seed's five routes byte for byte, the error replies,
 //! percent-encoded and unicode keys, large values, /health, /stats, /metrics, auth and logs.
 
-mod common;
-
-use common::http::{Server, encode};
+use crate::binary;
+use crate::binary::http::{Server, encode};
 use serde_json::json;
 
 #[test]
@@ -355,7 +354,7 @@ fn a_token_guards_every_route_but_health() {
 #[test]
 fn the_token_can_come_from_the_environment() {
     let dir = tempfile::tempdir().unwrap();
-    let mut cmd = std::process::Command::new(common::lsmdb_path());
+    let mut cmd = std::process::Command::new(binary::lsmdb_path());
     cmd.env_remove("LSMDB_DIR").env_remove("LOG_LEVEL");
     cmd.env("LSMDB_TOKEN", "from-env");
     cmd.arg("--db").arg(dir.path());
@@ -393,7 +392,7 @@ fn one_log_line_per_request_on_stderr_at_info() {
     );
     assert!(log.contains("\"GET /health HTTP/1.1\" 200 17 "), "{log}");
 
-    let mut cmd = std::process::Command::new(common::lsmdb_path());
+    let mut cmd = std::process::Command::new(binary::lsmdb_path());
     cmd.env_remove("LSMDB_DIR").env_remove("LSMDB_TOKEN");
     cmd.env("LOG_LEVEL", "WARNING");
     cmd.arg("--db").arg(dir.path().join("quiet"));

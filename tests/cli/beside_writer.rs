@@ -2,12 +2,10 @@
 //! error. The writer here is this test process (a flock conflicts between processes), busy
 //! flushing and compacting while `lsmdb get` and `lsmdb range` run beside it.
 
-mod common;
-
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
-use common::lsmdb;
+use crate::binary::lsmdb;
 use lsmdb::{Db, Options, SyncMode};
 use predicates::prelude::*;
 

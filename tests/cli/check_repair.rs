@@ -2,12 +2,10 @@
 //! a table block) with its file and offset; `lsmdb repair` leaves a clean directory alone,
 //! and salvages a damaged one into a directory that checks clean.
 
-mod common;
-mod support;
-
+use crate::binary;
+use crate::crash_harness::files_with_suffix;
 use lsmdb::{Db, Options};
 use predicates::str::contains;
-use support::files_with_suffix;
 
 fn filled(dir: &std::path::Path) {
     let opts = Options {
@@ -27,7 +25,7 @@ fn filled(dir: &std::path::Path) {
 fn check_passes_a_clean_directory_and_repair_leaves_it_alone() {
     let dir = tempfile::tempdir().unwrap();
     filled(dir.path());
-    common::lsmdb(dir.path())
+    binary::lsmdb(dir.path())
         .arg("check")
         .assert()
         .success()
@@ -35,13 +33,13 @@ fn check_passes_a_clean_directory_and_repair_leaves_it_alone() {
             "checked 1 tables (500 entries), 1 WALs (1 records)",
         ))
         .stdout(contains("clean"));
-    let json = common::lsmdb(dir.path())
+    let json = binary::lsmdb(dir.path())
         .args(["check", "--json"])
         .assert()
         .success();
     let v: serde_json::Value = serde_json::from_slice(&json.get_output().stdout).unwrap();
     assert_eq!(v["problems"], serde_json::json!([]));
-    common::lsmdb(dir.path())
+    binary::lsmdb(dir.path())
         .arg("repair")
         .assert()
         .success()
@@ -57,7 +55,7 @@ fn check_finds_a_flipped_bit_in_a_table_and_repair_salvages_the_rest() {
     let mut data = std::fs::read(&table).unwrap();
     data[1000] ^= 0x01; // inside the fourth or so 256-byte data block
     std::fs::write(&table, data).unwrap();
-    let out = common::lsmdb(dir.path()).arg("check").assert().code(2);
+    let out = binary::lsmdb(dir.path()).arg("check").assert().code(2);
     let stdout = String::from_utf8_lossy(&out.get_output().stdout).to_string();
     assert!(
         stdout.contains(&format!("corrupt: {} at offset", table.display())),
@@ -65,12 +63,12 @@ fn check_finds_a_flipped_bit_in_a_table_and_repair_salvages_the_rest() {
     );
     assert!(stdout.contains("block checksum mismatch"), "{stdout}");
     assert!(stdout.contains("1 problem"), "{stdout}");
-    common::lsmdb(dir.path())
+    binary::lsmdb(dir.path())
         .arg("repair")
         .assert()
         .success()
         .stdout(contains(format!("dropped: {} at offset", table.display())));
-    common::lsmdb(dir.path()).arg("check").assert().success();
+    binary::lsmdb(dir.path()).arg("check").assert().success();
     let db = Db::open(dir.path(), Options::default()).unwrap();
     let keys = db.iter().unwrap().count();
     assert!(
@@ -87,7 +85,7 @@ fn check_finds_a_flipped_bit_in_a_table_and_repair_salvages_the_rest() {
 #[test]
 fn check_of_a_missing_directory_is_an_error() {
     let dir = tempfile::tempdir().unwrap();
-    common::lsmdb(&dir.path().join("nope"))
+    binary::lsmdb(&dir.path().join("nope"))
         .arg("check")
         .assert()
         .code(2)

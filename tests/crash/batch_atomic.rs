@@ -7,9 +7,7 @@
 //! `LSMDB_CRASH_CYCLES=500 cargo test --release --test crash_batch_atomic -- --ignored
 //! --exact batch_loop_long --nocapture` runs a long loop.
 
-mod support;
-
-use support::child;
+use crate::crash_harness::child;
 
 #[test]
 fn a_batch_survives_a_kill_whole_or_not_at_all() {

@@ -6,11 +6,9 @@
 //! tables or WALs; run `lsmdb repair`". No write can have been acknowledged before CURRENT
 //! exists, so a WAL that holds no record is not data: the open now starts over.
 
-mod support;
-
+use crate::crash_harness::{crash_during_open, fault_opts};
 use lsmdb::fault::FaultFileSystem;
 use lsmdb::{Db, SyncMode};
-use support::{crash_during_open, fault_opts};
 
 #[test]
 fn a_crash_at_any_point_of_the_first_open_leaves_a_directory_that_opens() {

@@ -3,19 +3,17 @@
 //! names the lock file and the holder's pid; reads still work beside it. After the holder
 //! is SIGKILLed the kernel has released its lock, and the next writer opens normally.
 
-mod common;
-mod support;
-
 use std::time::{Duration, Instant};
 
+use crate::binary;
+use crate::crash_harness::child;
 use lsmdb::{Db, Error, Options};
 use predicates::str::contains;
-use support::child;
 
 #[test]
 fn a_second_writer_is_refused_naming_the_lock_and_a_kill_frees_it() {
     let dir = tempfile::tempdir().unwrap();
-    common::lsmdb(dir.path())
+    binary::lsmdb(dir.path())
         .args(["put", "k", "before"])
         .assert()
         .success();
@@ -27,7 +25,7 @@ fn a_second_writer_is_refused_naming_the_lock_and_a_kill_frees_it() {
     // The lock is a non-blocking flock: the refusal does not wait (the time is printed,
     // not asserted, to show it is far under a second).
     let started = Instant::now();
-    common::lsmdb(dir.path())
+    binary::lsmdb(dir.path())
         .args(["put", "k", "second writer"])
         .timeout(Duration::from_secs(30))
         .assert()
@@ -42,18 +40,18 @@ fn a_second_writer_is_refused_naming_the_lock_and_a_kill_frees_it() {
         }
         other => panic!("expected Locked, got {other:?}"),
     }
-    common::lsmdb(dir.path())
+    binary::lsmdb(dir.path())
         .args(["get", "k"])
         .assert()
         .success()
         .stdout("before\n");
 
     holder.kill();
-    common::lsmdb(dir.path())
+    binary::lsmdb(dir.path())
         .args(["put", "k", "after"])
         .assert()
         .success();
-    common::lsmdb(dir.path())
+    binary::lsmdb(dir.path())
         .args(["get", "k"])
         .assert()
         .success()

@@ -1,9 +1,7 @@
 //! The one-shot commands, driven through the real binary: round trips, output shapes, exit
 //! statuses and error messages.
 
-mod common;
-
-use common::lsmdb;
+use crate::binary::{lsmdb, lsmdb_path};
 use predicates::prelude::*;
 
 #[test]
@@ -289,7 +287,7 @@ fn a_closed_pipe_ends_output_quietly() {
         .success();
     let script = format!(
         "'{}' --db '{}' scan | head -n 1",
-        common::lsmdb_path().display(),
+        lsmdb_path().display(),
         dir.path().display()
     );
     let out = std::process::Command::new("bash")
