@@ -4,8 +4,8 @@
 //! acknowledged batch fully present, the one in flight fully present or fully absent, never
 //! a part of one.
 //!
-//! `LSMDB_CRASH_CYCLES=500 cargo test --release --test crash_batch_atomic -- --ignored
-//! --exact batch_loop_long --nocapture` runs a long loop.
+//! `LSMDB_CRASH_CYCLES=500 cargo test --release --test crash -- --ignored
+//! --exact batch_atomic::batch_loop_long --nocapture` runs a long loop.
 
 use crate::crash_harness::child;
 
@@ -29,10 +29,4 @@ fn batch_loop_long() {
         "crash_batch_atomic: {cycles} SIGKILL cycles, {acked} acknowledged batches, 0 partial, \
          {compacted} cycles reopened to compacted tables"
     );
-}
-
-#[test]
-#[ignore = "entry point of the child process the kill tests spawn; does nothing on its own"]
-fn child_process() {
-    child::main_if_child();
 }

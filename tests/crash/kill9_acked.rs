@@ -5,7 +5,7 @@
 //! write, no phantom value, no deleted key come back, the newest value winning.
 //!
 //! The default run does 20 cycles on one directory; `LSMDB_CRASH_CYCLES=500 cargo test
-//! --release --test crash_kill9_acked -- --ignored --exact kill9_loop_long --nocapture`
+//! --release --test crash -- --ignored --exact kill9_acked::kill9_loop_long --nocapture`
 //! (or scripts/crashtest.sh) runs a long loop.
 
 use crate::crash_harness::child;
@@ -30,10 +30,4 @@ fn kill9_loop_long() {
         "crash_kill9_acked: {cycles} SIGKILL cycles, {acked} acknowledged writes, 0 lost, \
          {compacted} cycles reopened to compacted tables"
     );
-}
-
-#[test]
-#[ignore = "entry point of the child process the kill tests spawn; does nothing on its own"]
-fn child_process() {
-    child::main_if_child();
 }

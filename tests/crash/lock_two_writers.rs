@@ -57,9 +57,3 @@ fn a_second_writer_is_refused_naming_the_lock_and_a_kill_frees_it() {
         .success()
         .stdout("after\n");
 }
-
-#[test]
-#[ignore = "entry point of the child process the kill tests spawn; does nothing on its own"]
-fn child_process() {
-    child::main_if_child();
-}

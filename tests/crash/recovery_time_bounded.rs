@@ -42,9 +42,3 @@ fn reopen_after_a_kill_with_a_full_wal() {
         assert!(db.get(format!("key{:010}", written - 1)).unwrap().is_some());
     }
 }
-
-#[test]
-#[ignore = "entry point of the child process the kill tests spawn; does nothing on its own"]
-fn child_process() {
-    child::main_if_child();
-}

@@ -4,8 +4,8 @@
 //! it every so often and checks after each reopen that each thread's range holds its state
 //! before the cycle plus exactly its acknowledged operations (and perhaps the one in flight).
 //!
-//! A long run, by script: `LSMDB_CRASH_CYCLES=100 cargo test --release --test
-//! stress_expected_state -- --ignored --exact stress_with_kills --nocapture`.
+//! A long run, by script: `LSMDB_CRASH_CYCLES=100 cargo test --release --test crash --
+//! --ignored --exact stress_expected_state::stress_with_kills --nocapture`.
 
 use std::time::Duration;
 
@@ -59,10 +59,4 @@ fn stress_with_kills() {
     eprintln!(
         "stress_expected_state: {cycles} kills, {total} acknowledged operations, 0 mismatches"
     );
-}
-
-#[test]
-#[ignore = "entry point of the child process the kill tests spawn; does nothing on its own"]
-fn child_process() {
-    child::main_if_child();
 }

@@ -65,8 +65,8 @@ fn fail(what: impl std::fmt::Display) -> ! {
     std::process::exit(3);
 }
 
-/// The body of each test binary's `child_process` entry point: does nothing unless the
-/// environment says this process is a child.
+/// The body of the crash binary's `child_process` entry point (tests/crash/main.rs): does
+/// nothing unless the environment says this process is a child.
 pub fn main_if_child() {
     let Ok(mode) = std::env::var(MODE) else {
         return;

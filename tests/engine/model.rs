@@ -3,10 +3,10 @@
 //! a sync; through `lsmdb::fault::FaultFileSystem`), under random configurations (memtable
 //! size, block size, restart interval, filters on or off, L0 trigger), must give exactly the
 //! answers of a `BTreeMap`. proptest shrinks a failure to a minimal history and records its
-//! seed in `tests/engine_model.proptest-regressions`, which is replayed on every run.
+//! seed in `tests/engine/model.proptest-regressions`, which is replayed on every run.
 //!
 //! The default run tries 2000 cases; `PROPTEST_CASES=20000 cargo test --release --test
-//! engine_model` runs a longer search.
+//! engine -- model::` runs a longer search.
 
 use std::collections::BTreeMap;
 
