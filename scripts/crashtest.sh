@@ -9,11 +9,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 cycles="${1:-200}"
 run() {
-    cargo test --release --quiet --test crash -- --ignored --exact "$1" --nocapture 2>&1 |
+    cargo test --release --quiet --test "$1" -- --ignored --exact "$2" --nocapture 2>&1 |
         grep -E "SIGKILL cycles|kills,|panicked|FAILED|test result" || true
     test "${PIPESTATUS[0]}" -eq 0
 }
-LSMDB_CRASH_CYCLES="$cycles" run kill9_acked::kill9_loop_long
-LSMDB_CRASH_CYCLES="$cycles" run batch_atomic::batch_loop_long
-LSMDB_CRASH_CYCLES="$(( (cycles + 3) / 4 ))" run stress_expected_state::stress_with_kills
-run power_loss::a_power_cut_loses_nothing_synced_long
+LSMDB_CRASH_CYCLES="$cycles" run crash kill9_acked::kill9_loop_long
+LSMDB_CRASH_CYCLES="$cycles" run crash batch_atomic::batch_loop_long
+LSMDB_CRASH_CYCLES="$(( (cycles + 3) / 4 ))" run crash stress_expected_state::stress_with_kills
+run faults power_loss::a_power_cut_loses_nothing_synced_long

@@ -1,6 +1,7 @@
-//! What survives a crash, a failing or full disk, and damaged files (RELIABILITY.md): child
-//! processes SIGKILLed mid-write, the fault file system's crashes and power cuts, failed
-//! syncs, bit flips, torn WALs, and a second writer.
+//! Real processes on one database (RELIABILITY.md T1, T2, T4, T11, T12, T14): writers
+//! SIGKILLed mid-stream and the reopen checked against what they acknowledged, a second
+//! writer refused, and damaged WALs found and salvaged by `lsmdb check` and `repair`.
+//! The faults simulated in-process are in tests/faults/.
 
 #[path = "../binary/mod.rs"]
 mod binary;
@@ -8,19 +9,11 @@ mod binary;
 mod crash_harness;
 
 mod batch_atomic;
-mod enospc;
-mod fsync_error_is_fatal;
 mod kill9_acked;
 mod lock_two_writers;
-mod point_matrix;
-mod power_loss;
-mod recovery_crash_first_open;
-mod recovery_crash_torn_wal;
 mod recovery_time_bounded;
-mod sst_bitflip_never_served;
 mod stress_expected_state;
 mod wal_corruption_failfast;
-mod wal_torn_tail_every_offset;
 
 /// The child process the kill tests spawn: this test binary run again as
 /// `--exact child_process --ignored` (see `crash_harness::child`).

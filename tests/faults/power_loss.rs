@@ -57,7 +57,7 @@ fn a_power_cut_loses_nothing_synced_and_only_a_suffix_of_the_rest() {
 }
 
 #[test]
-#[ignore = "long run: cargo test --release --test crash -- --ignored power_loss::"]
+#[ignore = "long run: cargo test --release --test faults -- --ignored power_loss::"]
 fn a_power_cut_loses_nothing_synced_long() {
     for seed in 1000..3000 {
         power_cut(seed);
