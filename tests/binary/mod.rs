@@ -1,4 +1,6 @@
-//! Helpers shared by the integration tests.
+//! Driving the real `lsmdb` binary: `lsmdb()` for one-shot commands through assert_cmd, and
+//! `http` for `lsmdb serve` and a raw HTTP/1.1 client. Included by the cli, crash, http and
+//! shell test crates.
 #![allow(dead_code)]
 
 use std::path::Path;
