@@ -13,7 +13,7 @@ run() {
         grep -E "SIGKILL cycles|kills,|panicked|FAILED|test result" || true
     test "${PIPESTATUS[0]}" -eq 0
 }
-LSMDB_CRASH_CYCLES="$cycles" run crash_kill9_acked kill9_loop_long
-LSMDB_CRASH_CYCLES="$cycles" run crash_batch_atomic batch_loop_long
-LSMDB_CRASH_CYCLES="$(( (cycles + 3) / 4 ))" run stress_expected_state stress_with_kills
-run faultfs_power_loss a_power_cut_loses_nothing_synced_long
+LSMDB_CRASH_CYCLES="$cycles" run crash kill9_acked::kill9_loop_long
+LSMDB_CRASH_CYCLES="$cycles" run crash batch_atomic::batch_loop_long
+LSMDB_CRASH_CYCLES="$(( (cycles + 3) / 4 ))" run crash stress_expected_state::stress_with_kills
+run faults power_loss::a_power_cut_loses_nothing_synced_long

@@ -4,5 +4,5 @@
 # of tables. Prints the times; nothing is asserted on them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cargo test --release --quiet --test recovery_time_bounded -- --ignored --exact \
-    reopen_after_a_kill_with_a_full_wal --nocapture 2>&1 | grep -E "recovery_time_bounded|panicked|test result"
+cargo test --release --quiet --test crash -- --ignored --exact \
+    recovery_time_bounded::reopen_after_a_kill_with_a_full_wal --nocapture 2>&1 | grep -E "recovery_time_bounded|panicked|test result"

@@ -25,11 +25,11 @@ use std::time::Duration;
 
 use super::DbInner;
 use crate::error::{Error, IoContext, Result};
+use crate::filename::{manifest_path, table_path};
 use crate::fs::{FileSystem, OsFileSystem};
 use crate::manifest::{self, MANIFEST_KIND, TableFile, VersionEdit};
 use crate::memtable::Memtable;
 use crate::record;
-use crate::filename::{manifest_path, table_path};
 use crate::version::Version;
 
 impl DbInner {

@@ -4,8 +4,8 @@
 use anyhow::Context;
 use clap::Args;
 
+use crate::cli::{EXIT_ERROR, Globals};
 use crate::output::Out;
-use crate::{Cli, EXIT_ERROR};
 
 #[derive(Args, Debug)]
 #[command(
@@ -34,13 +34,9 @@ pub struct RepairArgs {
     pub json: bool,
 }
 
-fn options(cli: &Cli) -> anyhow::Result<lsmdb::Options> {
-    Ok(cli.options()?.create_if_missing(false))
-}
-
-pub fn check(cli: &Cli, args: &CheckArgs) -> anyhow::Result<u8> {
-    let found = lsmdb::check_dir(&cli.db, &options(cli)?)
-        .with_context(|| format!("cannot check {}", cli.db.display()))?;
+pub fn check(globals: &Globals, args: &CheckArgs) -> anyhow::Result<u8> {
+    let found = lsmdb::check_dir(&globals.dir, &globals.existing_options())
+        .with_context(|| format!("cannot check {}", globals.dir.display()))?;
     let mut out = Out::new();
     if args.json {
         out.json(&serde_json::to_value(&found)?)?;
@@ -72,15 +68,15 @@ pub fn check(cli: &Cli, args: &CheckArgs) -> anyhow::Result<u8> {
     }
     eprintln!(
         "error: {} is damaged; `lsmdb --db {} repair` salvages what is intact",
-        cli.db.display(),
-        cli.db.display()
+        globals.dir.display(),
+        globals.dir.display()
     );
     Ok(EXIT_ERROR)
 }
 
-pub fn repair(cli: &Cli, args: &RepairArgs) -> anyhow::Result<u8> {
-    let report = lsmdb::repair_dir(&cli.db, &options(cli)?)
-        .with_context(|| format!("cannot repair {}", cli.db.display()))?;
+pub fn repair(globals: &Globals, args: &RepairArgs) -> anyhow::Result<u8> {
+    let report = lsmdb::repair_dir(&globals.dir, &globals.existing_options())
+        .with_context(|| format!("cannot repair {}", globals.dir.display()))?;
     let mut out = Out::new();
     if args.json {
         out.json(&serde_json::to_value(&report)?)?;
@@ -97,7 +93,7 @@ pub fn repair(cli: &Cli, args: &RepairArgs) -> anyhow::Result<u8> {
         if report.repaired {
             out.line(&format!(
                 "repaired {}: {} entries kept from {} tables and {} WAL records; {} damaged parts dropped",
-                cli.db.display(),
+                globals.dir.display(),
                 report.entries_kept,
                 report.tables_read,
                 report.wal_records_read,

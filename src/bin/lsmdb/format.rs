@@ -47,6 +47,21 @@ fn put_bytes<M: SerializeMap>(
     }
 }
 
+/// The seed's `{"success":true}`: a write done, with nothing more to say.
+pub fn success() -> serde_json::Value {
+    serde_json::json!({"success": true})
+}
+
+/// `{"success":true,"deleted":N}`: a delete, and whether the key was there (1) or not (0).
+pub fn deleted(existed: bool) -> serde_json::Value {
+    serde_json::json!({"success": true, "deleted": u8::from(existed)})
+}
+
+/// The seed's `{"success":true,"count":N}`: a batch of `count` operations applied.
+pub fn batch_applied(count: usize) -> serde_json::Value {
+    serde_json::json!({"success": true, "count": count})
+}
+
 /// The seed's `{"results":[...]}`.
 pub fn results(pairs: &[(Vec<u8>, Vec<u8>)]) -> impl Serialize + '_ {
     struct Pairs<'a>(&'a [(Vec<u8>, Vec<u8>)]);

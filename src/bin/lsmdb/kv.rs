@@ -5,10 +5,10 @@ use std::path::PathBuf;
 
 use anyhow::{Context, bail};
 use clap::Args;
-use serde_json::json;
 
+use crate::cli::{EXIT_NOT_FOUND, Globals};
+use crate::format;
 use crate::output::Out;
-use crate::{Cli, EXIT_NOT_FOUND, format};
 
 #[derive(Args, Debug)]
 #[command(
@@ -125,19 +125,19 @@ fn read_input(path: Option<&PathBuf>) -> anyhow::Result<Vec<u8>> {
     Ok(buf)
 }
 
-pub fn put(cli: &Cli, args: &PutArgs) -> anyhow::Result<u8> {
+pub fn put(globals: &Globals, args: &PutArgs) -> anyhow::Result<u8> {
     check_key(&args.key)?;
     let value = match (&args.value, &args.value_file) {
         (Some(v), None) if v != "-" => v.clone().into_bytes(),
         (_, Some(path)) => read_input(Some(path))?,
         _ => read_input(None)?,
     };
-    let db = cli.open_writer()?;
+    let db = globals.open_writer()?;
     db.put(&args.key, &value).context("put failed")?;
     db.close().context("closing the database failed")?;
     let mut out = Out::new();
     if args.json {
-        out.json(&json!({"success": true}))?;
+        out.json(&format::success())?;
     } else {
         out.line("OK")?;
     }
@@ -145,9 +145,9 @@ pub fn put(cli: &Cli, args: &PutArgs) -> anyhow::Result<u8> {
     Ok(0)
 }
 
-pub fn get(cli: &Cli, args: &GetArgs) -> anyhow::Result<u8> {
+pub fn get(globals: &Globals, args: &GetArgs) -> anyhow::Result<u8> {
     check_key(&args.key)?;
-    let db = cli.open_reader()?;
+    let db = globals.open_reader()?;
     let value = db.get(&args.key).context("get failed")?;
     let mut out = Out::new();
     if args.json {
@@ -160,16 +160,16 @@ pub fn get(cli: &Cli, args: &GetArgs) -> anyhow::Result<u8> {
     Ok(if value.is_some() { 0 } else { EXIT_NOT_FOUND })
 }
 
-pub fn delete(cli: &Cli, args: &DeleteArgs) -> anyhow::Result<u8> {
+pub fn delete(globals: &Globals, args: &DeleteArgs) -> anyhow::Result<u8> {
     check_key(&args.key)?;
-    let db = cli.open_writer()?;
+    let db = globals.open_writer()?;
     // This process holds the write lock, so nothing can change the key in between.
     let existed = db.get(&args.key).context("get failed")?.is_some();
     db.delete(&args.key).context("delete failed")?;
     db.close().context("closing the database failed")?;
     let mut out = Out::new();
     if args.json {
-        out.json(&json!({"success": true, "deleted": u8::from(existed)}))?;
+        out.json(&format::deleted(existed))?;
     } else {
         out.line(if existed { "1" } else { "0" })?;
     }
@@ -177,8 +177,8 @@ pub fn delete(cli: &Cli, args: &DeleteArgs) -> anyhow::Result<u8> {
     Ok(0)
 }
 
-pub fn range(cli: &Cli, args: &RangeArgs) -> anyhow::Result<u8> {
-    let db = cli.open_reader()?;
+pub fn range(globals: &Globals, args: &RangeArgs) -> anyhow::Result<u8> {
+    let db = globals.open_reader()?;
     let iter = match (&args.prefix, &args.start, &args.end) {
         (Some(p), _, _) => db.prefix(p),
         (None, Some(s), Some(e)) => db.range(s, e),
@@ -204,17 +204,17 @@ pub fn range(cli: &Cli, args: &RangeArgs) -> anyhow::Result<u8> {
     Ok(0)
 }
 
-pub fn batch(cli: &Cli, args: &BatchArgs) -> anyhow::Result<u8> {
+pub fn batch(globals: &Globals, args: &BatchArgs) -> anyhow::Result<u8> {
     let input = read_input(args.file.as_ref())?;
     let entries =
         format::parse_batch(&input).map_err(|e| anyhow::anyhow!("bad batch input: {e}"))?;
-    let db = cli.open_writer()?;
+    let db = globals.open_writer()?;
     db.write(&format::to_batch(&entries))
         .context("batch failed")?;
     db.close().context("closing the database failed")?;
     let mut out = Out::new();
     if args.json {
-        out.json(&json!({"success": true, "count": entries.len()}))?;
+        out.json(&format::batch_applied(entries.len()))?;
     } else {
         out.line(&format!("OK ({} operations)", entries.len()))?;
     }
@@ -222,8 +222,8 @@ pub fn batch(cli: &Cli, args: &BatchArgs) -> anyhow::Result<u8> {
     Ok(0)
 }
 
-pub fn stats(cli: &Cli, args: &StatsArgs) -> anyhow::Result<u8> {
-    let db = cli.open_reader()?;
+pub fn stats(globals: &Globals, args: &StatsArgs) -> anyhow::Result<u8> {
+    let db = globals.open_reader()?;
     let stats = db.stats();
     let mut out = Out::new();
     if args.json {
@@ -287,8 +287,8 @@ pub fn stats_table(s: &lsmdb::Stats) -> Vec<String> {
     lines
 }
 
-pub fn compact(cli: &Cli, _args: &CompactArgs) -> anyhow::Result<u8> {
-    let db = cli.open_writer()?;
+pub fn compact(globals: &Globals, _args: &CompactArgs) -> anyhow::Result<u8> {
+    let db = globals.open_writer()?;
     let before = db.stats();
     db.compact().context("compaction failed")?;
     let after = db.stats();

@@ -5,21 +5,18 @@
 
 mod admin;
 mod bench;
+mod cli;
 mod format;
 mod kv;
 mod output;
 mod serve;
 mod shell;
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
-/// Exit status for "not found" (as grep does for "no match").
-pub const EXIT_NOT_FOUND: u8 = 1;
-/// Exit status for errors, usage errors included (as clap does).
-pub const EXIT_ERROR: u8 = 2;
+use cli::{EXIT_ERROR, GlobalArgs, Globals};
 
 const AFTER_HELP: &str = "\
 Exit status: 0 success, 1 key not found (get), 2 error.
@@ -32,29 +29,16 @@ Examples:
 
 #[derive(Parser, Debug)]
 #[command(name = "lsmdb", version, about = "An embeddable LSM-tree key-value store", after_help = AFTER_HELP)]
-pub struct Cli {
-    /// Database directory (created on first write).
-    #[arg(
-        long,
-        global = true,
-        env = "LSMDB_DIR",
-        default_value = "./data",
-        value_name = "DIR"
-    )]
-    pub db: PathBuf,
-
-    /// When writes reach the disk: "always" syncs before acknowledging (default), "none"
-    /// leaves it to the OS. A bare `--sync` means "always" (as db_bench's `--sync`).
-    #[arg(long, global = true, value_name = "MODE", default_value = "always", value_parser = ["always", "none"],
-          num_args = 0..=1, default_missing_value = "always")]
-    pub sync: String,
+struct Cli {
+    #[command(flatten)]
+    globals: GlobalArgs,
 
     #[command(subcommand)]
-    pub command: Command,
+    command: Command,
 }
 
 #[derive(Subcommand, Debug)]
-pub enum Command {
+enum Command {
     Put(kv::PutArgs),
     Get(kv::GetArgs),
     #[command(visible_alias = "del")]
@@ -72,20 +56,20 @@ pub enum Command {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    let result = match &cli.command {
-        Command::Put(args) => kv::put(&cli, args),
-        Command::Get(args) => kv::get(&cli, args),
-        Command::Delete(args) => kv::delete(&cli, args),
-        Command::Range(args) => kv::range(&cli, args),
-        Command::Batch(args) => kv::batch(&cli, args),
-        Command::Stats(args) => kv::stats(&cli, args),
-        Command::Compact(args) => kv::compact(&cli, args),
-        Command::Shell(args) => shell::run(&cli, args),
-        Command::Bench(args) => bench::bench(&cli, args),
-        Command::Serve(args) => serve::run(args, &cli.db, || cli.open_writer()),
-        Command::Check(args) => admin::check(&cli, args),
-        Command::Repair(args) => admin::repair(&cli, args),
+    let (command, globals) = parse();
+    let result = match &command {
+        Command::Put(args) => kv::put(&globals, args),
+        Command::Get(args) => kv::get(&globals, args),
+        Command::Delete(args) => kv::delete(&globals, args),
+        Command::Range(args) => kv::range(&globals, args),
+        Command::Batch(args) => kv::batch(&globals, args),
+        Command::Stats(args) => kv::stats(&globals, args),
+        Command::Compact(args) => kv::compact(&globals, args),
+        Command::Shell(args) => shell::run(&globals, args),
+        Command::Bench(args) => bench::bench(globals.typed_dir(), globals.typed_sync(), args),
+        Command::Serve(args) => serve::run(args, &globals.dir, || globals.open_writer()),
+        Command::Check(args) => admin::check(&globals, args),
+        Command::Repair(args) => admin::repair(&globals, args),
     };
     match result {
         Ok(code) => ExitCode::from(code),
@@ -97,25 +81,13 @@ fn main() -> ExitCode {
     }
 }
 
-impl Cli {
-    /// Engine options from the global flags.
-    pub fn options(&self) -> anyhow::Result<lsmdb::Options> {
-        Ok(lsmdb::Options::default().sync(self.sync.parse()?))
-    }
-
-    /// Opens the database for writing; a directory locked by another writer is an error
-    /// that names the lock and its holder.
-    pub fn open_writer(&self) -> anyhow::Result<lsmdb::Db> {
-        use anyhow::Context;
-        lsmdb::Db::open(&self.db, self.options()?)
-            .with_context(|| format!("cannot open database {} for writing", self.db.display()))
-    }
-
-    /// Opens the database for reading beside whatever writer may hold it.
-    pub fn open_reader(&self) -> anyhow::Result<lsmdb::Db> {
-        use anyhow::Context;
-        let opts = self.options()?.create_if_missing(false);
-        lsmdb::Db::open_read_only(&self.db, opts)
-            .with_context(|| format!("cannot open database {} for reading", self.db.display()))
+/// Parses the command line as `Cli::parse` does (exiting with clap's message and status on
+/// a usage error), keeping clap's record of which options were typed to resolve the global
+/// ones.
+fn parse() -> (Command, Globals) {
+    let matches = Cli::command().get_matches();
+    match Cli::from_arg_matches(&matches) {
+        Ok(Cli { globals, command }) => (command, globals.resolve(&matches)),
+        Err(e) => e.format(&mut Cli::command()).exit(),
     }
 }

@@ -24,8 +24,13 @@ impl Out {
     }
 
     pub fn json(&mut self, value: &impl serde::Serialize) -> io::Result<()> {
-        serde_json::to_writer(&mut self.inner, value)?;
+        self.json_part(value)?;
         self.inner.write_all(b"\n")
+    }
+
+    /// `value` as JSON with no newline after it, for a reply written in pieces.
+    pub fn json_part(&mut self, value: &impl serde::Serialize) -> io::Result<()> {
+        serde_json::to_writer(&mut self.inner, value).map_err(io::Error::from)
     }
 
     pub fn flush(&mut self) -> io::Result<()> {

@@ -9,14 +9,13 @@ mod report;
 mod session;
 mod workloads;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 use clap::Args;
 use lsmdb::{MAX_KEY_SIZE, MAX_VALUE_SIZE, Options, SyncMode};
 use tempfile::TempDir;
 
-use crate::Cli;
 use crate::output::Out;
 use measure::Ui;
 use session::Session;
@@ -103,26 +102,20 @@ pub struct BenchArgs {
     pub scale: f64,
 }
 
-pub fn bench(cli: &Cli, args: &BenchArgs) -> anyhow::Result<u8> {
-    let typed = Typed::read();
+/// Runs the benchmarks. `dir` and `sync` are the global `--db` and `--sync` only when typed
+/// on the command line: bench must not take the default `./data` (or LSMDB_DIR) as a
+/// directory it may empty, and its sync default is db_bench's (none), not the CLI's (always).
+pub fn bench(dir: Option<&Path>, sync: Option<SyncMode>, args: &BenchArgs) -> anyhow::Result<u8> {
     check_args(args)?;
     // db_bench's default: the WAL is written but not synced; --sync syncs every write.
-    let sync = if typed.sync {
-        cli.sync.parse()?
-    } else {
-        SyncMode::None
-    };
+    let sync = sync.unwrap_or(SyncMode::None);
     let mut opts = Options::default()
         .sync(sync)
         .block_cache_bytes(args.cache_mb << 20);
     if let Some(mb) = args.write_buffer_mb {
         opts.write_buffer_size = mb << 20;
     }
-    let place = Place::new(
-        typed.db.then(|| cli.db.clone()),
-        args.use_existing_db,
-        args.keep,
-    )?;
+    let place = Place::new(dir.map(Path::to_path_buf), args.use_existing_db, args.keep)?;
     let ui = Ui::new(args.json, args.quiet);
     let mut session = Session::new(place.dir.clone(), place.owned, opts, ui);
     let title;
@@ -218,31 +211,6 @@ fn sync_name(sync: SyncMode) -> &'static str {
     match sync {
         SyncMode::Always => "every write",
         SyncMode::None => "none",
-    }
-}
-
-/// Which global flags were typed rather than defaulted: bench must not take the default
-/// `./data` (or LSMDB_DIR) as a directory it may empty, and its sync default is db_bench's
-/// (none), not the CLI's (always).
-struct Typed {
-    db: bool,
-    sync: bool,
-}
-
-impl Typed {
-    fn read() -> Typed {
-        use clap::CommandFactory;
-        use clap::parser::ValueSource;
-        // The arguments already parsed once, so parsing them again cannot fail.
-        let matches = crate::Cli::command().get_matches();
-        let typed = |id: &str| {
-            let here = |m: &clap::ArgMatches| m.value_source(id) == Some(ValueSource::CommandLine);
-            here(&matches) || matches.subcommand_matches("bench").is_some_and(here)
-        };
-        Typed {
-            db: typed("db"),
-            sync: typed("sync"),
-        }
     }
 }
 

@@ -4,7 +4,7 @@
 use std::fmt;
 use std::path::PathBuf;
 
-use super::render::Mode;
+use super::types::{Failure, Mode};
 
 /// How a command is typed and what it does.
 #[derive(Debug)]
@@ -211,6 +211,12 @@ impl fmt::Display for Usage {
 }
 
 impl std::error::Error for Usage {}
+
+impl From<Usage> for Failure {
+    fn from(e: Usage) -> Self {
+        Failure::Command(e.into())
+    }
+}
 
 /// Parses a split line; `None` for a blank one.
 pub fn parse(mut words: Vec<Vec<u8>>) -> Result<Option<Command>, Usage> {

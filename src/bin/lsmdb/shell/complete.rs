@@ -17,7 +17,7 @@ use rustyline::validate::{ValidationContext, ValidationResult, Validator};
 use rustyline::{Cmd, ConditionalEventHandler, Context, Event, EventContext, RepeatCount};
 
 use super::commands;
-use super::input::Expect;
+use super::types::Expect;
 use super::words::{self, Open};
 
 /// At most this many keys are offered: completion must answer at once, and a longer list

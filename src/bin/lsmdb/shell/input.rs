@@ -16,6 +16,7 @@ use rustyline::history::DefaultHistory;
 use rustyline::{Editor, EventHandler, KeyEvent};
 
 use super::complete::{CancelLine, ShellHelper};
+use super::types::Expect;
 use super::words::{self, Open};
 
 pub enum Line {
@@ -26,13 +27,6 @@ pub enum Line {
     Eof,
     /// A script line that cannot be a command (not UTF-8).
     Unreadable(String),
-}
-
-/// What the next line is expected to be, which changes completion and hints.
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub enum Expect {
-    Command,
-    BatchEntry,
 }
 
 pub trait Input {

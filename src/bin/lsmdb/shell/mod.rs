@@ -8,6 +8,7 @@ mod complete;
 mod input;
 mod render;
 mod session;
+mod types;
 mod words;
 
 use std::io::{self, IsTerminal};
@@ -17,10 +18,11 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, anyhow};
 use clap::Args;
 
-use crate::{Cli, EXIT_ERROR};
-use input::{Expect, Input, Line, Script, Tty};
-use render::{Mode, Printer};
-use session::{Failure, Flow, Session};
+use crate::cli::{EXIT_ERROR, Globals};
+use input::{Input, Line, Script, Tty};
+use render::Printer;
+use session::{Flow, Session};
+use types::{Expect, Failure, Mode};
 
 /// A command slower than this shows its time even with the timer off, as in redis-cli.
 const SLOW: Duration = Duration::from_millis(500);
@@ -53,11 +55,11 @@ struct Outcome {
     bailed: bool,
 }
 
-pub fn run(cli: &Cli, args: &ShellArgs) -> anyhow::Result<u8> {
+pub fn run(globals: &Globals, args: &ShellArgs) -> anyhow::Result<u8> {
     let interactive = io::stdin().is_terminal();
     let to_terminal = io::stdout().is_terminal();
-    let db = lsmdb::Db::open_or_read_only(&cli.db, cli.options()?)
-        .with_context(|| format!("cannot open database {}", cli.db.display()))?;
+    let db = lsmdb::Db::open_or_read_only(&globals.dir, globals.options())
+        .with_context(|| format!("cannot open database {}", globals.dir.display()))?;
     let color = interactive && to_terminal && color_wanted();
     let mode = match (args.raw, args.no_raw) {
         (true, _) => Mode::Raw,
@@ -65,7 +67,7 @@ pub fn run(cli: &Cli, args: &ShellArgs) -> anyhow::Result<u8> {
         _ if interactive && to_terminal => Mode::Text,
         _ => Mode::Raw,
     };
-    let dir = cli.db.display().to_string();
+    let dir = globals.dir.display().to_string();
     let mut session = Session::new(Arc::new(db), Printer::new(mode, color), interactive, &dir);
 
     let outcome = if interactive {

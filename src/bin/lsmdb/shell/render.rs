@@ -6,41 +6,20 @@
 //! Replies go to stdout; errors, notes and timings to stderr, so that a script's output holds
 //! only data.
 
-use std::io::{self, BufWriter, Stdout, Write};
-use std::str::FromStr;
+use std::io::{self, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use serde_json::json;
-
-use super::session::Failure;
+use super::types::{Failure, Mode};
+use crate::output::Out;
 use crate::{format, kv};
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Mode {
-    Text,
-    Json,
-    Raw,
-}
-
-impl FromStr for Mode {
-    type Err = ();
-    fn from_str(s: &str) -> Result<Mode, ()> {
-        match s {
-            "text" => Ok(Mode::Text),
-            "json" => Ok(Mode::Json),
-            "raw" => Ok(Mode::Raw),
-            _ => Err(()),
-        }
-    }
-}
 
 /// Rows aligned together; a longer range is printed in blocks of this many, so that memory
 /// stays bounded however many keys it spans.
 const ALIGN_BLOCK: usize = 500;
 
 pub struct Printer {
-    out: BufWriter<Stdout>,
+    out: Out,
     pub mode: Mode,
     color: bool,
 }
@@ -48,7 +27,7 @@ pub struct Printer {
 impl Printer {
     pub fn new(mode: Mode, color: bool) -> Printer {
         Printer {
-            out: BufWriter::new(io::stdout()),
+            out: Out::new(),
             mode,
             color,
         }
@@ -57,7 +36,7 @@ impl Printer {
     /// A successful write with nothing to show (`put`).
     pub fn ok(&mut self) -> io::Result<()> {
         match self.mode {
-            Mode::Json => self.json(&json!({"success": true})),
+            Mode::Json => self.json(&format::success()),
             Mode::Text | Mode::Raw => self.line("OK"),
         }
     }
@@ -70,8 +49,8 @@ impl Printer {
             // As redis-cli --raw does: a missing key is an empty line, keeping one line per
             // command. `.mode json` tells a missing key from an empty value.
             (Mode::Raw, v) => {
-                self.out.write_all(v.unwrap_or_default())?;
-                self.out.write_all(b"\n")
+                self.out.bytes(v.unwrap_or_default())?;
+                self.out.bytes(b"\n")
             }
         }
     }
@@ -79,7 +58,7 @@ impl Printer {
     pub fn deleted(&mut self, existed: bool) -> io::Result<()> {
         let n = u8::from(existed);
         match self.mode {
-            Mode::Json => self.json(&json!({"success": true, "deleted": n})),
+            Mode::Json => self.json(&format::deleted(existed)),
             Mode::Text => self.line(&format!("(integer) {n}")),
             Mode::Raw => self.line(&n.to_string()),
         }
@@ -87,7 +66,7 @@ impl Printer {
 
     pub fn batch(&mut self, count: usize) -> io::Result<()> {
         match self.mode {
-            Mode::Json => self.json(&json!({"success": true, "count": count})),
+            Mode::Json => self.json(&format::batch_applied(count)),
             Mode::Text | Mode::Raw => self.line(&format!("OK ({count} operations)")),
         }
     }
@@ -114,7 +93,7 @@ impl Printer {
         let mut count = 0;
         let mut block = Vec::new();
         if self.mode == Mode::Json {
-            self.out.write_all(b"{\"results\":[")?;
+            self.out.bytes(b"{\"results\":[")?;
         }
         for entry in entries {
             if stop.load(Ordering::Relaxed) {
@@ -124,10 +103,10 @@ impl Printer {
             match self.mode {
                 Mode::Json => {
                     if count > 0 {
-                        self.out.write_all(b",")?;
+                        self.out.bytes(b",")?;
                     }
                     let item = format::key_value(&key, Some(&value));
-                    serde_json::to_writer(&mut self.out, &item).map_err(io::Error::from)?;
+                    self.out.json_part(&item)?;
                 }
                 Mode::Raw => self.line(&format!(
                     "{}\t{}",
@@ -146,7 +125,7 @@ impl Printer {
         let interrupted = stop.load(Ordering::Relaxed);
         let noun = if count == 1 { "entry" } else { "entries" };
         match self.mode {
-            Mode::Json => self.out.write_all(b"]}\n")?,
+            Mode::Json => self.out.bytes(b"]}\n")?,
             Mode::Raw => {}
             Mode::Text => {
                 self.aligned(&mut block)?;
@@ -209,13 +188,11 @@ impl Printer {
     }
 
     pub fn line(&mut self, s: &str) -> io::Result<()> {
-        self.out.write_all(s.as_bytes())?;
-        self.out.write_all(b"\n")
+        self.out.line(s)
     }
 
     fn json(&mut self, value: &impl serde::Serialize) -> io::Result<()> {
-        serde_json::to_writer(&mut self.out, value)?;
-        self.out.write_all(b"\n")
+        self.out.json(value)
     }
 
     pub fn flush(&mut self) -> io::Result<()> {

@@ -1,7 +1,6 @@
 //! One open database and the settings a session changes (`.mode`, `.timer`), and what each
 //! command does to them.
 
-use std::io;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
@@ -9,36 +8,11 @@ use std::time::Instant;
 use anyhow::{Context, anyhow};
 
 use super::commands::{self, Command};
-use super::input::{Expect, Input, Line};
+use super::input::{Input, Line};
 use super::render::Printer;
+use super::types::{Expect, Failure};
 use super::words;
 use crate::format;
-
-/// Why a command did not complete. A `Command` failure is reported and the session goes on;
-/// an `Output` failure (stdout closed or full) ends it, since nothing more can be shown.
-#[derive(Debug)]
-pub enum Failure {
-    Command(anyhow::Error),
-    Output(io::Error),
-}
-
-impl From<io::Error> for Failure {
-    fn from(e: io::Error) -> Self {
-        Failure::Output(e)
-    }
-}
-
-impl From<anyhow::Error> for Failure {
-    fn from(e: anyhow::Error) -> Self {
-        Failure::Command(e)
-    }
-}
-
-impl From<commands::Usage> for Failure {
-    fn from(e: commands::Usage) -> Self {
-        Failure::Command(e.into())
-    }
-}
 
 /// What the loop does after a command.
 #[derive(Debug, PartialEq, Eq)]

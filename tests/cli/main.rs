@@ -1,0 +1,9 @@
+//! The one-shot commands and `lsmdb bench`, driven through the real binary.
+
+#[path = "../binary/mod.rs"]
+mod binary;
+
+mod bench;
+mod beside_writer;
+mod commands;
+mod size_limits;

@@ -1,0 +1,20 @@
+//! Faults simulated inside this process (RELIABILITY.md T3, T5-T9): the fault file system's
+//! crashes at every file operation and power cuts, a full disk, failed syncs, flipped bits
+//! and torn WALs, each followed by a reopen that must keep every acknowledged write.
+//!
+//! These tests reopen a database the moment they close it, so none of them spawns a
+//! process and none shares this binary with a test that does: a child holds copies of the
+//! parent's descriptors, the LOCK file's among them, from the fork until its exec, and a
+//! reopen in that window fails as if another writer held the directory.
+
+#[path = "../crash_harness/mod.rs"]
+mod crash_harness;
+
+mod enospc;
+mod fsync_error_is_fatal;
+mod point_matrix;
+mod power_loss;
+mod recovery_crash_first_open;
+mod recovery_crash_torn_wal;
+mod sst_bitflip_never_served;
+mod wal_torn_tail_every_offset;

@@ -1,0 +1,10 @@
+//! `lsmdb serve` over real sockets: the seed's API, HTTP itself, many clients at once, and
+//! stopping and restarting the server.
+
+#[path = "../binary/mod.rs"]
+mod binary;
+
+mod api;
+mod concurrency;
+mod protocol;
+mod restart;

@@ -1,0 +1,7 @@
+//! `lsmdb shell`, at a pseudo-terminal and with a script on stdin.
+
+#[path = "../binary/mod.rs"]
+mod binary;
+
+mod pty;
+mod script;
