@@ -16,7 +16,7 @@ fn put_get_delete_round_trip_with_exit_statuses() {
         .args(["get", "user:1"])
         .assert()
         .success()
-        .stdout("Ada\n");
+        .stdout("Ada");
     lsmdb(dir.path())
         .args(["get", "user:1", "--json"])
         .assert()
@@ -63,7 +63,7 @@ fn unicode_whitespace_and_newlines_survive_a_round_trip() {
             .args(["get", k])
             .assert()
             .success()
-            .stdout(format!("{v}\n"));
+            .stdout(v);
         let out = lsmdb(dir.path())
             .args(["get", k, "--json"])
             .output()
@@ -87,7 +87,10 @@ fn binary_values_come_from_files_and_stdin() {
         .assert()
         .success();
     let out = lsmdb(&db).args(["get", "blob"]).output().unwrap();
-    assert_eq!(&out.stdout[..out.stdout.len() - 1], blob.as_slice());
+    assert_eq!(
+        out.stdout, blob,
+        "get into a pipe prints exactly the stored bytes"
+    );
     lsmdb(&db)
         .args(["put", "piped", "-"])
         .write_stdin(b"\x00\xff raw\n".to_vec())
@@ -96,7 +99,7 @@ fn binary_values_come_from_files_and_stdin() {
     lsmdb(&db)
         .args(["get", "piped"])
         .assert()
-        .stdout(&b"\x00\xff raw\n\n"[..]);
+        .stdout(&b"\x00\xff raw\n"[..]);
     // Non-UTF-8 bytes are base64 in JSON, and say so.
     let out = lsmdb(&db)
         .args(["get", "piped", "--json"])
@@ -165,15 +168,15 @@ fn batch_applies_json_and_tab_separated_input() {
     lsmdb(dir.path())
         .args(["get", "user:2"])
         .assert()
-        .stdout("Bob\n");
+        .stdout("Bob");
     lsmdb(dir.path())
         .args(["get", "k one"])
         .assert()
-        .stdout("v one\n");
+        .stdout("v one");
     lsmdb(dir.path())
         .args(["get", "k2"])
         .assert()
-        .stdout("v\ttwo\n");
+        .stdout("v\ttwo");
     // Unlike the HTTP route (which keeps the seed's 400), the CLI takes an empty batch as a
     // no-op, as the library does.
     lsmdb(dir.path())
@@ -253,7 +256,7 @@ fn the_database_directory_comes_from_the_environment() {
         .args(["put", "k", "v"])
         .assert()
         .success();
-    lsmdb(dir.path()).args(["get", "k"]).assert().stdout("v\n");
+    lsmdb(dir.path()).args(["get", "k"]).assert().stdout("v");
 }
 
 #[test]
@@ -312,11 +315,13 @@ fn stats_and_compact_report_the_tree() {
     let dir = tempfile::tempdir().unwrap();
     lsmdb(dir.path()).args(["put", "a", "1"]).assert().success();
     lsmdb(dir.path()).args(["put", "b", "2"]).assert().success();
-    lsmdb(dir.path())
-        .arg("compact")
-        .assert()
-        .success()
-        .stdout(predicate::str::contains("compacted"));
+    lsmdb(dir.path()).arg("compact").assert().success().stdout(
+        predicate::str::is_match(concat!(
+            r"^flushed the memtable: 2 entries into 1 table \(\d+ bytes\)\n",
+            r"compacted 1 table \(\d+ bytes\) into 1 table \(\d+ bytes\)\n$"
+        ))
+        .unwrap(),
+    );
     let out = lsmdb(dir.path())
         .args(["stats", "--json"])
         .output()
@@ -335,4 +340,61 @@ fn stats_and_compact_report_the_tree() {
         .assert()
         .success()
         .stdout(predicate::str::contains("write amplification"));
+}
+
+/// `compact` on a database whose data was all in the memtable printed "compacted 0 tables
+/// (0 bytes) into 1 tables": it now says that the memtable was flushed and how many entries
+/// it held, and counts tables in the singular when there is one.
+#[test]
+fn compact_says_what_it_flushed_and_counts_in_words() {
+    let dir = tempfile::tempdir().unwrap();
+    lsmdb(dir.path())
+        .arg("batch")
+        .write_stdin("a\t1\nb\t2\nc\t3\n")
+        .assert()
+        .success();
+    let first = lsmdb(dir.path()).arg("compact").assert().success();
+    let first = String::from_utf8(first.get_output().stdout.clone()).unwrap();
+    assert!(
+        first.starts_with("flushed the memtable: 3 entries into 1 table ("),
+        "{first}"
+    );
+    assert!(
+        !first.contains("0 tables") && !first.contains("1 tables"),
+        "{first}"
+    );
+    // Nothing left in the memtable: no flush to report.
+    lsmdb(dir.path()).arg("compact").assert().success().stdout(
+        predicate::str::is_match(r"^compacted 1 table \(\d+ bytes\) into 1 table \(\d+ bytes\)\n$")
+            .unwrap(),
+    );
+    let empty = dir.path().join("empty");
+    lsmdb(&empty)
+        .arg("compact")
+        .assert()
+        .success()
+        .stdout("nothing to compact: the database holds no data\n");
+}
+
+/// `get KEY > file` wrote one byte too many (a newline after the value), so `get photo >
+/// photo.jpg`, the example in `get --help`, corrupted the photo. Into a file or a pipe the
+/// value is now exactly the stored bytes; at a terminal a newline still ends the line.
+#[test]
+fn get_prints_the_stored_bytes_into_a_pipe_and_a_newline_at_a_terminal() {
+    let dir = tempfile::tempdir().unwrap();
+    lsmdb(dir.path()).args(["put", "k", "v"]).assert().success();
+    lsmdb(dir.path())
+        .args(["get", "k"])
+        .assert()
+        .success()
+        .stdout("v");
+    let mut cmd = std::process::Command::new(lsmdb_path());
+    cmd.arg("--db").arg(dir.path()).args(["get", "k"]);
+    let mut session = expectrl::Session::spawn(cmd).expect("spawn lsmdb get in a pty");
+    let seen = expectrl::Expect::expect(&mut session, expectrl::Eof).expect("lsmdb get ends");
+    assert_eq!(
+        seen.as_bytes(),
+        b"v\r\n",
+        "at a terminal the value ends its line"
+    );
 }

@@ -1,6 +1,6 @@
 //! The one-shot commands: put, get, delete, range, batch, stats, compact.
 
-use std::io::Read;
+use std::io::{IsTerminal, Read};
 use std::path::PathBuf;
 
 use anyhow::{Context, bail};
@@ -34,6 +34,7 @@ pub struct PutArgs {
     after_help = "Examples:\n  lsmdb get user:1\n  lsmdb get user:1 --json      # {\"key\":\"user:1\",\"value\":\"Ada\"}\n  lsmdb get photo > photo.jpg   # values are printed as they are"
 )]
 pub struct GetArgs {
+    /// The key whose value to print.
     pub key: String,
     /// Print the seed's {"key":..,"value":..} (value null when missing; still exit 1).
     #[arg(long)]
@@ -46,7 +47,9 @@ pub struct GetArgs {
     after_help = "Example:\n  lsmdb delete user:1"
 )]
 pub struct DeleteArgs {
+    /// The key to delete.
     pub key: String,
+    /// Print {"success":true,"deleted":1} (0 if the key was not there) instead of the count.
     #[arg(long)]
     pub json: bool,
 }
@@ -54,7 +57,7 @@ pub struct DeleteArgs {
 #[derive(Args, Debug)]
 #[command(
     about = "List keys in [START, END) in order",
-    after_help = "Examples:\n  lsmdb range user:100 user:200\n  lsmdb range --prefix user: --limit 10\n  lsmdb scan                       # every key\n  lsmdb range a z --json           # {\"results\":[{\"key\":..,\"value\":..}]}"
+    after_help = "Examples:\n  lsmdb range user:100 user:200\n  lsmdb range --prefix user: --limit 10\n  lsmdb range user: 'user;'         # the same keys: \"user;\" is the first key after them\n  lsmdb scan                        # every key\n  lsmdb range a z --json            # {\"results\":[{\"key\":..,\"value\":..}]}"
 )]
 pub struct RangeArgs {
     /// First key (inclusive); the start of the keyspace if omitted.
@@ -82,6 +85,7 @@ pub struct RangeArgs {
 pub struct BatchArgs {
     /// Input file; "-" or nothing reads stdin.
     pub file: Option<PathBuf>,
+    /// Print the seed's {"success":true,"count":N} instead of OK (N operations).
     #[arg(long)]
     pub json: bool,
 }
@@ -92,6 +96,7 @@ pub struct BatchArgs {
     after_help = "Example:\n  lsmdb stats --json"
 )]
 pub struct StatsArgs {
+    /// Print every figure as one JSON object (what GET /stats answers).
     #[arg(long)]
     pub json: bool,
 }
@@ -154,7 +159,11 @@ pub fn get(globals: &Globals, args: &GetArgs) -> anyhow::Result<u8> {
         out.json(&format::key_value(args.key.as_bytes(), value.as_deref()))?;
     } else if let Some(v) = &value {
         out.bytes(v)?;
-        out.bytes(b"\n")?;
+        // `get photo > photo.jpg` must write the stored bytes and nothing else; at a
+        // terminal, as `cat` users expect, the prompt still starts on a line of its own.
+        if std::io::stdout().is_terminal() && !v.ends_with(b"\n") {
+            out.bytes(b"\n")?;
+        }
     }
     out.flush()?;
     Ok(if value.is_some() { 0 } else { EXIT_NOT_FOUND })
@@ -290,14 +299,53 @@ pub fn stats_table(s: &lsmdb::Stats) -> Vec<String> {
 pub fn compact(globals: &Globals, _args: &CompactArgs) -> anyhow::Result<u8> {
     let db = globals.open_writer()?;
     let before = db.stats();
+    // Flushed first, apart from the compaction, so that the report can say what the
+    // memtable held: a small database may have nothing but that.
+    db.flush().context("flushing the memtable failed")?;
+    let flushed = db.stats();
     db.compact().context("compaction failed")?;
     let after = db.stats();
     db.close().context("closing the database failed")?;
     let mut out = Out::new();
-    out.line(&format!(
-        "compacted {} tables ({} bytes) into {} tables ({} bytes)",
-        before.tables, before.table_bytes, after.tables, after.table_bytes
-    ))?;
+    for line in compact_report(&before, &flushed, &after) {
+        out.line(&line)?;
+    }
     out.flush()?;
     Ok(0)
+}
+
+/// What `compact` did, from the figures before it, after the flush, and at the end.
+fn compact_report(
+    before: &lsmdb::Stats,
+    flushed: &lsmdb::Stats,
+    after: &lsmdb::Stats,
+) -> Vec<String> {
+    let entries = |s: &lsmdb::Stats| s.levels.iter().map(|l| l.entries).sum::<u64>();
+    let flushed_entries = entries(flushed).saturating_sub(entries(before));
+    let mut lines = Vec::new();
+    if flushed.tables > before.tables {
+        lines.push(format!(
+            "flushed the memtable: {} into {} ({} bytes)",
+            plural(flushed_entries, "entry", "entries"),
+            plural((flushed.tables - before.tables) as u64, "table", "tables"),
+            flushed.table_bytes.saturating_sub(before.table_bytes),
+        ));
+    }
+    if flushed.tables == 0 {
+        lines.push("nothing to compact: the database holds no data".to_string());
+    } else {
+        lines.push(format!(
+            "compacted {} ({} bytes) into {} ({} bytes)",
+            plural(flushed.tables as u64, "table", "tables"),
+            flushed.table_bytes,
+            plural(after.tables as u64, "table", "tables"),
+            after.table_bytes
+        ));
+    }
+    lines
+}
+
+/// `1 table`, `2 tables`.
+pub fn plural(n: u64, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
 }

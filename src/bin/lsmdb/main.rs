@@ -24,8 +24,8 @@ Exit status: 0 success, 1 key not found (get), 2 error.
 Examples:
   lsmdb put user:1 Ada
   lsmdb get user:1
-  lsmdb range user: user;          # every key starting with \"user:\"
-  lsmdb --db /var/lib/lsmdb serve  # serve the HTTP API on 127.0.0.1:8080";
+  lsmdb range --prefix user:        # every key starting with \"user:\"
+  lsmdb --db /var/lib/lsmdb serve   # serve the HTTP API on 127.0.0.1:8080";
 
 #[derive(Parser, Debug)]
 #[command(name = "lsmdb", version, about = "An embeddable LSM-tree key-value store", after_help = AFTER_HELP)]
@@ -89,5 +89,41 @@ fn parse() -> (Command, Globals) {
     match Cli::from_arg_matches(&matches) {
         Ok(Cli { globals, command }) => (command, globals.resolve(&matches)),
         Err(e) => e.format(&mut Cli::command()).exit(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    /// `get --help` once showed `<KEY>` with no text, and `--json` of delete, batch and stats
+    /// had none either: every argument a user can type says what it is for.
+    #[test]
+    fn every_argument_of_every_command_has_help() {
+        fn walk(cmd: &clap::Command, path: &str, missing: &mut Vec<String>) {
+            for arg in cmd.get_arguments() {
+                let id = arg.get_id().as_str();
+                if arg.is_hide_set() || id == "help" || id == "version" {
+                    continue;
+                }
+                if arg
+                    .get_help()
+                    .is_none_or(|h| h.to_string().trim().is_empty())
+                {
+                    missing.push(format!("{path} {id}"));
+                }
+            }
+            for sub in cmd.get_subcommands() {
+                walk(sub, &format!("{path} {}", sub.get_name()), missing);
+            }
+        }
+        let mut missing = Vec::new();
+        walk(&Cli::command(), "lsmdb", &mut missing);
+        assert!(missing.is_empty(), "arguments without help: {missing:?}");
     }
 }
