@@ -297,7 +297,10 @@ fn a_closed_pipe_ends_output_quietly() {
         .args(["-o", "pipefail", "-c", &script])
         .output()
         .unwrap();
-    assert_eq!(String::from_utf8_lossy(&out.stdout), "key00000\tvalue 0\n");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "key00000\t\"value 0\"\n"
+    );
     assert!(
         out.status.success(),
         "stderr: {}",
@@ -397,4 +400,136 @@ fn get_prints_the_stored_bytes_into_a_pipe_and_a_newline_at_a_terminal() {
         b"v\r\n",
         "at a terminal the value ends its line"
     );
+}
+
+/// `range` printed `\xff` for a byte that is not UTF-8, which bash (and the shell) read as
+/// the text `xff`. Each key and value is now spelled as a shell word: pasted into bash after
+/// `lsmdb get`, a key shown by `range` finds its value.
+#[test]
+fn keys_printed_by_range_paste_into_bash() {
+    let dir = tempfile::tempdir().unwrap();
+    let pairs: [(&[u8], &[u8]); 6] = [
+        (b"\xff\xfe bin", b"\x01\x02"),
+        (b"tab\tkey\nnewline", b"v"),
+        (b"user;", b"semicolon"),
+        (b"q\"u'o`t$e\\s!", b"quotes"),
+        ("ключ ✓".as_bytes(), b"unicode"),
+        (b"\x1b[31mred", b"escape"),
+    ];
+    {
+        let db = lsmdb::Db::open(dir.path(), lsmdb::Options::default()).unwrap();
+        for (k, v) in pairs {
+            db.put(k, v).unwrap();
+        }
+        db.close().unwrap();
+    }
+    let out = lsmdb(dir.path()).arg("range").output().unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(text.lines().count(), pairs.len(), "{text}");
+    for line in text.lines() {
+        let (key, _) = line.split_once('\t').unwrap();
+        let script = format!(
+            "'{}' --db '{}' get {key}",
+            lsmdb_path().display(),
+            dir.path().display()
+        );
+        let got = std::process::Command::new("bash")
+            .args(["-c", &script])
+            .output()
+            .unwrap();
+        assert!(got.status.success(), "bash could not find {key}: {got:?}");
+        assert!(
+            pairs.iter().any(|(_, v)| *v == got.stdout),
+            "{key} found {:?}",
+            got.stdout
+        );
+    }
+}
+
+/// `--hex` (as ldb's): every byte, NUL included, typed and printed as hex digits; `--json`
+/// output is the same with or without it.
+#[test]
+fn hex_keys_and_values_carry_every_byte() {
+    let dir = tempfile::tempdir().unwrap();
+    let key: Vec<u8> = (0..=255u8).rev().collect();
+    let value: Vec<u8> = (0..=255u8).cycle().take(1000).collect();
+    let hex = |b: &[u8]| b.iter().map(|b| format!("{b:02X}")).collect::<String>();
+    lsmdb(dir.path())
+        .args(["put", "--hex", &hex(&key), &format!("0x{}", hex(&value))])
+        .assert()
+        .success()
+        .stdout("OK\n");
+    lsmdb(dir.path())
+        .args(["get", "--hex", &hex(&key).to_lowercase()])
+        .assert()
+        .success()
+        .stdout(format!("0x{}\n", hex(&value)));
+    // The value put as hex is stored as the bytes the digits spell.
+    let db = lsmdb::Db::open_read_only(dir.path(), lsmdb::Options::default()).unwrap();
+    assert_eq!(db.get(&key).unwrap(), Some(value.clone()));
+    drop(db);
+    let plain_json = lsmdb(dir.path())
+        .args(["range", "--json"])
+        .output()
+        .unwrap()
+        .stdout;
+    lsmdb(dir.path())
+        .args(["range", "--hex", "--json"])
+        .assert()
+        .stdout(plain_json);
+    lsmdb(dir.path())
+        .args(["range", "--hex", "FF", "0x00"])
+        .assert()
+        .stdout("");
+    lsmdb(dir.path())
+        .args(["range", "--hex", "--prefix", "FFFE"])
+        .assert()
+        .stdout(format!("0x{}\t0x{}\n", hex(&key), hex(&value)));
+    lsmdb(dir.path())
+        .args(["put", "--hex", "00", "-"])
+        .write_stdin(" 0x0A00\n")
+        .assert()
+        .success();
+    lsmdb(dir.path())
+        .args(["get", "--hex", "00"])
+        .assert()
+        .stdout("0x0A00\n");
+    lsmdb(dir.path())
+        .args(["get", "--hex", "0xABC"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("odd number of digits"));
+    lsmdb(dir.path())
+        .args(["delete", "--hex", &hex(&key)])
+        .assert()
+        .stdout("1\n");
+    lsmdb(dir.path())
+        .args(["get", "--hex", &hex(&key)])
+        .assert()
+        .code(1);
+}
+
+/// Keys are bytes, not text: an argument that is not UTF-8 (bash's `$'\xff'`) is a key like
+/// any other, where clap once refused it.
+#[test]
+fn arguments_that_are_not_utf8_are_keys_too() {
+    use std::os::unix::ffi::OsStrExt;
+    let dir = tempfile::tempdir().unwrap();
+    let key = std::ffi::OsStr::from_bytes(b"\xff\xfe");
+    lsmdb(dir.path())
+        .arg("put")
+        .arg(key)
+        .arg(std::ffi::OsStr::from_bytes(b"v\xff"))
+        .assert()
+        .success();
+    lsmdb(dir.path())
+        .arg("get")
+        .arg(key)
+        .assert()
+        .success()
+        .stdout(&b"v\xff"[..]);
+    lsmdb(dir.path())
+        .args(["get", "--hex", "FFFE"])
+        .assert()
+        .stdout("0x76FF\n");
 }

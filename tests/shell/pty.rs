@@ -248,7 +248,7 @@ fn typing_recalling_completing_and_cancelling_at_a_terminal() {
         .args(["get", "greeting"])
         .assert()
         .success()
-        .stdout("hello world\n");
+        .stdout("hello world");
 }
 
 #[test]
@@ -299,7 +299,7 @@ fn batches_multi_line_values_and_the_timer_at_a_terminal() {
     term.run("get poem");
     let screen = term.text();
     let timing = timing_follows(&screen);
-    assert!(screen.contains("\"roses\\nviolets\"\n"), "{screen}");
+    assert!(screen.contains("$'roses\\nviolets'\n"), "{screen}");
     assert!(timing, "no timing after get:\n{screen}");
 
     term.wait_for_prompt();
@@ -309,7 +309,7 @@ fn batches_multi_line_values_and_the_timer_at_a_terminal() {
 
 /// Whether a `(N.NNN ms)` timing line follows the reply to `get poem`.
 fn timing_follows(screen: &str) -> bool {
-    let after = screen.split("\"roses\\nviolets\"\n").nth(1).unwrap_or("");
+    let after = screen.split("$'roses\\nviolets'\n").nth(1).unwrap_or("");
     let line = after.lines().next().unwrap_or("");
     line.starts_with('(')
         && line.ends_with(" ms)")

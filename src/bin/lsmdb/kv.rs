@@ -1,5 +1,6 @@
 //! The one-shot commands: put, get, delete, range, batch, stats, compact.
 
+use std::ffi::OsString;
 use std::io::{IsTerminal, Read};
 use std::path::PathBuf;
 
@@ -7,22 +8,25 @@ use anyhow::{Context, bail};
 use clap::Args;
 
 use crate::cli::{EXIT_NOT_FOUND, Globals};
-use crate::format;
+use crate::hex::arg_bytes;
 use crate::output::Out;
+use crate::{format, hex, words};
 
 #[derive(Args, Debug)]
 #[command(
     about = "Store a value under a key",
-    after_help = "Examples:\n  lsmdb put user:1 Ada\n  lsmdb put photo - < photo.jpg\n  lsmdb put config --value-file settings.toml"
+    after_help = "Examples:\n  lsmdb put user:1 Ada\n  lsmdb put photo - < photo.jpg\n  lsmdb put config --value-file settings.toml\n  lsmdb put --hex 00FF 0x0102            # key 00 FF, value 01 02"
 )]
 pub struct PutArgs {
-    /// The key (any non-empty string).
-    pub key: String,
+    /// The key (any bytes but NUL, which no argument can hold; with --hex, any bytes).
+    pub key: OsString,
     /// The value; "-" or nothing reads it from stdin.
-    pub value: Option<String>,
-    /// Read the value from this file (binary-safe).
+    pub value: Option<OsString>,
+    /// Read the value from this file, byte for byte (with --hex too).
     #[arg(long, value_name = "PATH", conflicts_with = "value")]
     pub value_file: Option<PathBuf>,
+    #[arg(long, help = HEX_HELP)]
+    pub hex: bool,
     /// Print {"success":true} instead of OK.
     #[arg(long)]
     pub json: bool,
@@ -31,11 +35,13 @@ pub struct PutArgs {
 #[derive(Args, Debug)]
 #[command(
     about = "Print the value stored under a key (exit 1 if there is none)",
-    after_help = "Examples:\n  lsmdb get user:1\n  lsmdb get user:1 --json      # {\"key\":\"user:1\",\"value\":\"Ada\"}\n  lsmdb get photo > photo.jpg   # values are printed as they are"
+    after_help = "Examples:\n  lsmdb get user:1\n  lsmdb get user:1 --json       # {\"key\":\"user:1\",\"value\":\"Ada\"}\n  lsmdb get photo > photo.jpg   # the value's bytes exactly\n  lsmdb get --hex 00FF          # prints the value as 0x..."
 )]
 pub struct GetArgs {
     /// The key whose value to print.
-    pub key: String,
+    pub key: OsString,
+    #[arg(long, help = HEX_HELP)]
+    pub hex: bool,
     /// Print the seed's {"key":..,"value":..} (value null when missing; still exit 1).
     #[arg(long)]
     pub json: bool,
@@ -44,11 +50,13 @@ pub struct GetArgs {
 #[derive(Args, Debug)]
 #[command(
     about = "Delete a key (prints 1 if it existed, 0 if not)",
-    after_help = "Example:\n  lsmdb delete user:1"
+    after_help = "Examples:\n  lsmdb delete user:1\n  lsmdb del --hex 00FF"
 )]
 pub struct DeleteArgs {
     /// The key to delete.
-    pub key: String,
+    pub key: OsString,
+    #[arg(long, help = HEX_HELP)]
+    pub hex: bool,
     /// Print {"success":true,"deleted":1} (0 if the key was not there) instead of the count.
     #[arg(long)]
     pub json: bool,
@@ -57,16 +65,21 @@ pub struct DeleteArgs {
 #[derive(Args, Debug)]
 #[command(
     about = "List keys in [START, END) in order",
-    after_help = "Examples:\n  lsmdb range user:100 user:200\n  lsmdb range --prefix user: --limit 10\n  lsmdb range user: 'user;'         # the same keys: \"user;\" is the first key after them\n  lsmdb scan                        # every key\n  lsmdb range a z --json            # {\"results\":[{\"key\":..,\"value\":..}]}"
+    after_help = "Examples:\n  lsmdb range user:100 user:200\n  lsmdb range --prefix user: --limit 10\n  lsmdb range user: 'user;'         # the same keys: \"user;\" is the first key after them\n  lsmdb scan                        # every key\n  lsmdb range a z --json            # {\"results\":[{\"key\":..,\"value\":..}]}\n  lsmdb range --hex 00 01           # keys from 00 to 01, printed as 0x...\n\n\
+                  Each key and value is printed on one line as a shell word: as it is, or\n\
+                  quoted (\"two words\", $'\\xff\\t'), so that it can be pasted back into\n\
+                  bash or lsmdb shell."
 )]
 pub struct RangeArgs {
     /// First key (inclusive); the start of the keyspace if omitted.
-    pub start: Option<String>,
+    pub start: Option<OsString>,
     /// End key (exclusive); the end of the keyspace if omitted.
-    pub end: Option<String>,
+    pub end: Option<OsString>,
     /// Only keys starting with this prefix.
     #[arg(long, conflicts_with_all = ["start", "end"])]
-    pub prefix: Option<String>,
+    pub prefix: Option<OsString>,
+    #[arg(long, help = HEX_HELP)]
+    pub hex: bool,
     /// Stop after this many keys.
     #[arg(long, value_name = "N")]
     pub limit: Option<usize>,
@@ -108,11 +121,16 @@ pub struct StatsArgs {
 )]
 pub struct CompactArgs {}
 
-fn check_key(key: &str) -> anyhow::Result<()> {
+/// The help of every `--hex`.
+pub const HEX_HELP: &str = "Keys and values typed and printed as hex digits (0x6B6579 or 6b6579), as ldb's --hex; --json output stays as it is";
+
+/// The key an argument stands for, which must not be empty.
+fn key_arg(arg: &OsString, hex: bool) -> anyhow::Result<Vec<u8>> {
+    let key = arg_bytes(arg, hex)?;
     if key.is_empty() {
         bail!("the key must not be empty");
     }
-    Ok(())
+    Ok(key)
 }
 
 fn read_input(path: Option<&PathBuf>) -> anyhow::Result<Vec<u8>> {
@@ -131,14 +149,19 @@ fn read_input(path: Option<&PathBuf>) -> anyhow::Result<Vec<u8>> {
 }
 
 pub fn put(globals: &Globals, args: &PutArgs) -> anyhow::Result<u8> {
-    check_key(&args.key)?;
+    let key = key_arg(&args.key, args.hex)?;
     let value = match (&args.value, &args.value_file) {
-        (Some(v), None) if v != "-" => v.clone().into_bytes(),
+        (Some(v), None) if v != "-" => arg_bytes(v, args.hex)?,
         (_, Some(path)) => read_input(Some(path))?,
+        _ if args.hex => {
+            let text = String::from_utf8(read_input(None)?)
+                .map_err(|_| anyhow::anyhow!("--hex: the value on stdin is not hex"))?;
+            hex::decode(text.trim())?
+        }
         _ => read_input(None)?,
     };
     let db = globals.open_writer()?;
-    db.put(&args.key, &value).context("put failed")?;
+    db.put(&key, &value).context("put failed")?;
     db.close().context("closing the database failed")?;
     let mut out = Out::new();
     if args.json {
@@ -151,12 +174,14 @@ pub fn put(globals: &Globals, args: &PutArgs) -> anyhow::Result<u8> {
 }
 
 pub fn get(globals: &Globals, args: &GetArgs) -> anyhow::Result<u8> {
-    check_key(&args.key)?;
+    let key = key_arg(&args.key, args.hex)?;
     let db = globals.open_reader()?;
-    let value = db.get(&args.key).context("get failed")?;
+    let value = db.get(&key).context("get failed")?;
     let mut out = Out::new();
     if args.json {
-        out.json(&format::key_value(args.key.as_bytes(), value.as_deref()))?;
+        out.json(&format::key_value(&key, value.as_deref()))?;
+    } else if let (Some(v), true) = (&value, args.hex) {
+        out.line(&hex::encode(v))?;
     } else if let Some(v) = &value {
         out.bytes(v)?;
         // `get photo > photo.jpg` must write the stored bytes and nothing else; at a
@@ -170,11 +195,11 @@ pub fn get(globals: &Globals, args: &GetArgs) -> anyhow::Result<u8> {
 }
 
 pub fn delete(globals: &Globals, args: &DeleteArgs) -> anyhow::Result<u8> {
-    check_key(&args.key)?;
+    let key = key_arg(&args.key, args.hex)?;
     let db = globals.open_writer()?;
     // This process holds the write lock, so nothing can change the key in between.
-    let existed = db.get(&args.key).context("get failed")?.is_some();
-    db.delete(&args.key).context("delete failed")?;
+    let existed = db.get(&key).context("get failed")?.is_some();
+    db.delete(&key).context("delete failed")?;
     db.close().context("closing the database failed")?;
     let mut out = Out::new();
     if args.json {
@@ -187,8 +212,10 @@ pub fn delete(globals: &Globals, args: &DeleteArgs) -> anyhow::Result<u8> {
 }
 
 pub fn range(globals: &Globals, args: &RangeArgs) -> anyhow::Result<u8> {
+    let bytes = |arg: &Option<OsString>| arg.as_ref().map(|a| arg_bytes(a, args.hex)).transpose();
+    let (prefix, start, end) = (bytes(&args.prefix)?, bytes(&args.start)?, bytes(&args.end)?);
     let db = globals.open_reader()?;
-    let iter = match (&args.prefix, &args.start, &args.end) {
+    let iter = match (prefix, start, end) {
         (Some(p), _, _) => db.prefix(p),
         (None, Some(s), Some(e)) => db.range(s, e),
         (None, Some(s), None) => db.range_from(s),
@@ -203,7 +230,14 @@ pub fn range(globals: &Globals, args: &RangeArgs) -> anyhow::Result<u8> {
         if args.json {
             pairs.push((k, v));
         } else {
-            out.line(&format!("{}\t{}", format::escape(&k), format::escape(&v)))?;
+            let show = |b: &[u8]| {
+                if args.hex {
+                    hex::encode(b)
+                } else {
+                    words::quote(b)
+                }
+            };
+            out.line(&format!("{}\t{}", show(&k), show(&v)))?;
         }
     }
     if args.json {

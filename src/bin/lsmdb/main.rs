@@ -7,10 +7,12 @@ mod admin;
 mod bench;
 mod cli;
 mod format;
+mod hex;
 mod kv;
 mod output;
 mod serve;
 mod shell;
+mod words;
 
 use std::process::ExitCode;
 

@@ -18,7 +18,7 @@ use rustyline::{Cmd, ConditionalEventHandler, Context, Event, EventContext, Repe
 
 use super::commands;
 use super::types::Expect;
-use super::words::{self, Open};
+use crate::words::{self, Open};
 
 /// At most this many keys are offered: completion must answer at once, and a longer list
 /// does not help a person choose.
@@ -50,7 +50,7 @@ impl ShellHelper {
         iter.take(KEY_CANDIDATES)
             .map_while(Result::ok)
             .map(|(key, _)| Pair {
-                display: crate::format::escape(&key),
+                display: words::quote(&key),
                 replacement: format!("{} ", words::quote(&key)),
             })
             .collect()

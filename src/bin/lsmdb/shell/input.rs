@@ -17,7 +17,7 @@ use rustyline::{Editor, EventHandler, KeyEvent};
 
 use super::complete::{CancelLine, ShellHelper};
 use super::types::Expect;
-use super::words::{self, Open};
+use crate::words::{self, Open};
 
 pub enum Line {
     Text(String),

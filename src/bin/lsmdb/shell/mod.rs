@@ -9,7 +9,6 @@ mod input;
 mod render;
 mod session;
 mod types;
-mod words;
 
 use std::io::{self, IsTerminal};
 use std::sync::Arc;
@@ -19,6 +18,7 @@ use anyhow::{Context, anyhow};
 use clap::Args;
 
 use crate::cli::{EXIT_ERROR, Globals};
+use crate::words;
 use input::{Input, Line, Script, Tty};
 use render::Printer;
 use session::{Flow, Session};

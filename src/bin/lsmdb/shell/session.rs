@@ -11,8 +11,8 @@ use super::commands::{self, Command};
 use super::input::{Input, Line};
 use super::render::Printer;
 use super::types::{Expect, Failure};
-use super::words;
 use crate::format;
+use crate::words;
 
 /// What the loop does after a command.
 #[derive(Debug, PartialEq, Eq)]
