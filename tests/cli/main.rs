@@ -6,4 +6,5 @@ mod binary;
 mod bench;
 mod beside_writer;
 mod commands;
+mod dump_load;
 mod size_limits;

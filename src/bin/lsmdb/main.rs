@@ -6,10 +6,13 @@
 mod admin;
 mod bench;
 mod cli;
+mod dump;
 mod format;
 mod hex;
 mod kv;
+mod load;
 mod output;
+mod progress;
 mod serve;
 mod shell;
 mod words;
@@ -48,6 +51,8 @@ enum Command {
     #[command(visible_alias = "scan")]
     Range(kv::RangeArgs),
     Batch(kv::BatchArgs),
+    Dump(dump::DumpArgs),
+    Load(load::LoadArgs),
     Stats(kv::StatsArgs),
     Compact(kv::CompactArgs),
     Shell(shell::ShellArgs),
@@ -65,6 +70,8 @@ fn main() -> ExitCode {
         Command::Delete(args) => kv::delete(&globals, args),
         Command::Range(args) => kv::range(&globals, args),
         Command::Batch(args) => kv::batch(&globals, args),
+        Command::Dump(args) => dump::dump(&globals, args),
+        Command::Load(args) => load::load(&globals, args),
         Command::Stats(args) => kv::stats(&globals, args),
         Command::Compact(args) => kv::compact(&globals, args),
         Command::Shell(args) => shell::run(&globals, args),
