@@ -5,6 +5,8 @@ mod binary;
 
 mod bench;
 mod beside_writer;
+mod checkpoint;
 mod commands;
 mod dump_load;
+mod generate;
 mod size_limits;

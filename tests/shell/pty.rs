@@ -39,7 +39,9 @@ impl Terminal {
             .env("LSMDB_HISTFILE", histfile)
             .env("TERM", "xterm")
             .env_remove("NO_COLOR")
-            .env_remove("LSMDB_DIR");
+            .env_remove("LSMDB_DIR")
+            .env_remove("LSMDB_URL")
+            .env_remove("LSMDB_TOKEN");
         let mut session = expectrl::Session::spawn(cmd).expect("spawn lsmdb shell in a pty");
         session
             .get_process_mut()

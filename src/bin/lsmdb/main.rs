@@ -5,9 +5,12 @@
 
 mod admin;
 mod bench;
+mod checkpoint;
 mod cli;
+mod client;
 mod dump;
 mod format;
+mod generate;
 mod hex;
 mod kv;
 mod load;
@@ -55,11 +58,14 @@ enum Command {
     Load(load::LoadArgs),
     Stats(kv::StatsArgs),
     Compact(kv::CompactArgs),
+    Checkpoint(checkpoint::CheckpointArgs),
     Shell(shell::ShellArgs),
     Bench(bench::BenchArgs),
     Serve(serve::ServeArgs),
     Check(admin::CheckArgs),
     Repair(admin::RepairArgs),
+    Completions(generate::CompletionsArgs),
+    Man(generate::ManArgs),
 }
 
 fn main() -> ExitCode {
@@ -74,11 +80,14 @@ fn main() -> ExitCode {
         Command::Load(args) => load::load(&globals, args),
         Command::Stats(args) => kv::stats(&globals, args),
         Command::Compact(args) => kv::compact(&globals, args),
+        Command::Checkpoint(args) => checkpoint::checkpoint(&globals, args),
         Command::Shell(args) => shell::run(&globals, args),
         Command::Bench(args) => bench::bench(globals.typed_dir(), globals.typed_sync(), args),
         Command::Serve(args) => serve::run(args, &globals.dir, || globals.open_writer()),
         Command::Check(args) => admin::check(&globals, args),
         Command::Repair(args) => admin::repair(&globals, args),
+        Command::Completions(args) => generate::completions(Cli::command(), args),
+        Command::Man(args) => generate::man(Cli::command(), args),
     };
     match result {
         Ok(code) => ExitCode::from(code),

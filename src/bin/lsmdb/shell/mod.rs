@@ -8,6 +8,7 @@ mod complete;
 mod input;
 mod render;
 mod session;
+mod target;
 mod types;
 
 use std::io::{self, IsTerminal};
@@ -34,8 +35,9 @@ const SLOW: Duration = Duration::from_millis(500);
                   in ~/.lsmdb_history (LSMDB_HISTFILE overrides; empty turns it off). Type \"help\".\n\
                   With stdin from a file or pipe, each line is a command; the exit status is 2 if\n\
                   any command failed. If another process holds the write lock, the shell opens\n\
-                  the database read-only.\n\n\
-                  Examples:\n  lsmdb shell\n  printf 'put a 1\\nget a\\n' | lsmdb shell\n  lsmdb shell --bail < setup.txt"
+                  the database read-only; --connect talks to the server instead, and can write.\n\n\
+                  Examples:\n  lsmdb shell\n  printf 'put a 1\\nget a\\n' | lsmdb shell\n  lsmdb shell --bail < setup.txt\n  \
+                  lsmdb shell --connect http://127.0.0.1:8080   # token from LSMDB_TOKEN"
 )]
 pub struct ShellArgs {
     /// Stop at the first failed command (exit status 2), as sqlite3's .bail does.
@@ -47,6 +49,18 @@ pub struct ShellArgs {
     /// Print quoted, aligned replies even when stdout is not a terminal.
     #[arg(long)]
     pub no_raw: bool,
+    /// Talk to the lsmdb serve at this URL (http://HOST:PORT) through its HTTP API, instead
+    /// of opening --db: the same commands, and writes while the server holds the database.
+    #[arg(long, env = "LSMDB_URL", value_name = "URL")]
+    pub connect: Option<String>,
+    /// The server's bearer token, for --connect (never kept in the history).
+    #[arg(
+        long,
+        env = "LSMDB_TOKEN",
+        value_name = "TOKEN",
+        hide_env_values = true
+    )]
+    pub token: Option<String>,
 }
 
 #[derive(Default)]
@@ -58,8 +72,7 @@ struct Outcome {
 pub fn run(globals: &Globals, args: &ShellArgs) -> anyhow::Result<u8> {
     let interactive = io::stdin().is_terminal();
     let to_terminal = io::stdout().is_terminal();
-    let db = lsmdb::Db::open_or_read_only(&globals.dir, globals.options())
-        .with_context(|| format!("cannot open database {}", globals.dir.display()))?;
+    let target = target::open(args.connect.as_deref(), args.token.clone(), globals)?;
     let color = interactive && to_terminal && color_wanted();
     let mode = match (args.raw, args.no_raw) {
         (true, _) => Mode::Raw,
@@ -68,7 +81,11 @@ pub fn run(globals: &Globals, args: &ShellArgs) -> anyhow::Result<u8> {
         _ => Mode::Raw,
     };
     let dir = globals.dir.display().to_string();
-    let mut session = Session::new(Arc::new(db), Printer::new(mode, color), interactive, &dir);
+    let place = match &args.connect {
+        Some(_) => target.name(&dir),
+        None => dir.clone(),
+    };
+    let mut session = Session::new(target, Printer::new(mode, color), interactive, &dir);
 
     let outcome = if interactive {
         // While a command runs the terminal is not in raw mode, so Ctrl-C is a signal; it
@@ -78,10 +95,10 @@ pub fn run(globals: &Globals, args: &ShellArgs) -> anyhow::Result<u8> {
             Arc::clone(&session.interrupted),
         )
         .context("cannot handle Ctrl-C")?;
-        let mut tty = Tty::new(Arc::clone(&session.db), color)?;
-        banner(&mut session, &dir)?;
+        let mut tty = Tty::new(Arc::clone(&session.target), color)?;
+        banner(&mut session, &place)?;
         repl(&mut session, &mut tty, args.bail)
-        // `tty` (and the database handle its completer holds) is dropped here, before close.
+        // `tty` (and the handle its completer holds) is dropped here, before close.
     } else {
         repl(&mut session, &mut Script::new(), args.bail)
     };
@@ -97,8 +114,8 @@ fn color_wanted() -> bool {
         && std::env::var_os("TERM").is_none_or(|t| t != "dumb")
 }
 
-fn banner(session: &mut Session, dir: &str) -> io::Result<()> {
-    let version = format!("lsmdb {} shell on {dir}", env!("CARGO_PKG_VERSION"));
+fn banner(session: &mut Session, place: &str) -> io::Result<()> {
+    let version = format!("lsmdb {} shell on {place}", env!("CARGO_PKG_VERSION"));
     session.printer.line(&version)?;
     if let Some(reason) = session.read_only_reason() {
         // A read-only handle does not follow the writer: say so, or a user waits in vain

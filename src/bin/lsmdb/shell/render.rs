@@ -89,7 +89,7 @@ impl Printer {
     /// Returns how many entries were printed.
     pub fn entries(
         &mut self,
-        entries: impl Iterator<Item = lsmdb::Result<(Vec<u8>, Vec<u8>)>>,
+        entries: impl Iterator<Item = anyhow::Result<(Vec<u8>, Vec<u8>)>>,
         stop: &AtomicBool,
     ) -> Result<usize, Failure> {
         let mut count = 0;
@@ -101,7 +101,7 @@ impl Printer {
             if stop.load(Ordering::Relaxed) {
                 break;
             }
-            let (key, value) = entry.map_err(|e| Failure::Command(e.into()))?;
+            let (key, value) = entry.map_err(Failure::Command)?;
             match self.mode {
                 Mode::Json => {
                     if count > 0 {
