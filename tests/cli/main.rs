@@ -8,5 +8,6 @@ mod beside_writer;
 mod checkpoint;
 mod commands;
 mod dump_load;
+mod examples;
 mod generate;
 mod size_limits;
