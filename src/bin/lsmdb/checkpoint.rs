@@ -10,6 +10,7 @@ use anyhow::{Context, anyhow};
 use clap::Args;
 
 use crate::cli::Globals;
+use crate::client::ServerArgs;
 use crate::kv::plural;
 use crate::output::Out;
 
@@ -30,23 +31,13 @@ use crate::output::Out;
 pub struct CheckpointArgs {
     /// Directory to write the copy into (new or empty).
     pub dest: PathBuf,
-    /// Ask the lsmdb serve at this URL (http://HOST:PORT) to take the checkpoint.
-    #[arg(long, env = "LSMDB_URL", value_name = "URL")]
-    pub connect: Option<String>,
-    /// The server's bearer token, for --connect.
-    #[arg(
-        long,
-        env = "LSMDB_TOKEN",
-        value_name = "TOKEN",
-        hide_env_values = true
-    )]
-    pub token: Option<String>,
+    #[command(flatten)]
+    pub server: ServerArgs,
 }
 
 pub fn checkpoint(globals: &Globals, args: &CheckpointArgs) -> anyhow::Result<u8> {
     let dest = absolute(&args.dest)?;
-    if let Some(url) = &args.connect {
-        let client = crate::client::Client::new(url, args.token.clone())?;
+    if let Some(client) = args.server.client()? {
         client.checkpoint(&dest)?;
     } else {
         let db = globals

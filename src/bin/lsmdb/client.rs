@@ -21,6 +21,33 @@ pub const PAGE: usize = 256;
 /// The largest reply read: a page of large values.
 const MAX_REPLY: u64 = 4 << 30;
 
+/// How to reach a running `lsmdb serve`, for the commands that can work through one.
+#[derive(clap::Args, Debug)]
+pub struct ServerArgs {
+    /// Work through the lsmdb serve at this URL (http://HOST:PORT) instead of opening --db,
+    /// which the server holds.
+    #[arg(long, env = "LSMDB_URL", value_name = "URL")]
+    pub connect: Option<String>,
+    /// The server's bearer token, for --connect (never kept in a history file).
+    #[arg(
+        long,
+        env = "LSMDB_TOKEN",
+        value_name = "TOKEN",
+        hide_env_values = true
+    )]
+    pub token: Option<String>,
+}
+
+impl ServerArgs {
+    /// A client of the server named, if one is.
+    pub fn client(&self) -> anyhow::Result<Option<Client>> {
+        self.connect
+            .as_deref()
+            .map(|url| Client::new(url, self.token.clone()))
+            .transpose()
+    }
+}
+
 pub struct Client {
     agent: ureq::Agent,
     /// `http://host:port`, without a trailing slash.

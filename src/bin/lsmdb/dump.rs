@@ -7,7 +7,6 @@
 //! stays the same however large the database. It opens the database read-only, so it runs
 //! beside `lsmdb serve` and sees the data as of its start.
 
-use std::ffi::OsString;
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
 use std::os::unix::fs::PermissionsExt;
@@ -17,9 +16,10 @@ use anyhow::Context;
 use clap::Args;
 
 use crate::cli::Globals;
-use crate::hex::{self, arg_bytes};
+use crate::format;
+use crate::hex;
+use crate::kv::{self, KeySpan};
 use crate::progress::{self, Unit};
-use crate::{format, kv};
 
 /// Entries between two updates of the progress bar.
 const TICK: u64 = 4096;
@@ -37,13 +37,8 @@ const TICK: u64 = 4096;
                   lsmdb dump | lsmdb --db copy load     # copy a database"
 )]
 pub struct DumpArgs {
-    /// First key (inclusive); the start of the keyspace if omitted.
-    pub start: Option<OsString>,
-    /// End key (exclusive); the end of the keyspace if omitted.
-    pub end: Option<OsString>,
-    /// Only keys starting with this prefix.
-    #[arg(long, conflicts_with_all = ["start", "end"])]
-    pub prefix: Option<OsString>,
+    #[command(flatten)]
+    pub span: KeySpan,
     /// Write to FILE instead of stdout: first under a temporary name beside it, then synced
     /// and renamed, so FILE is never a partial dump (one killed midway leaves only its
     /// .lsmdb-dump-* file).
@@ -59,26 +54,17 @@ pub struct DumpArgs {
 }
 
 pub fn dump(globals: &Globals, args: &DumpArgs) -> anyhow::Result<u8> {
-    let bytes = |arg: &Option<OsString>| arg.as_ref().map(|a| arg_bytes(a, args.hex)).transpose();
-    let (prefix, start, end) = (bytes(&args.prefix)?, bytes(&args.start)?, bytes(&args.end)?);
     let db = globals.open_reader()?;
     // A whole dump's length is about the live entries in the tables (the memtable's are not
     // counted, overwritten ones are): good enough for an ETA.
-    let whole = prefix.is_none() && start.is_none();
-    let estimate = whole.then(|| {
+    let estimate = args.span.is_everything().then(|| {
         let levels = &db.stats().levels;
         levels
             .iter()
             .map(|l| l.entries - l.deletions.min(l.entries))
             .sum::<u64>()
     });
-    let iter = match (prefix, start, end) {
-        (Some(p), _, _) => db.prefix(p),
-        (None, Some(s), Some(e)) => db.range(s, e),
-        (None, Some(s), None) => db.range_from(s),
-        (None, None, _) => db.iter(),
-    }
-    .context("cannot read the database")?;
+    let iter = args.span.iter(&db, args.hex)?;
 
     let bar = progress::bar(
         progress::wanted(args.quiet),

@@ -71,13 +71,8 @@ pub struct DeleteArgs {
                   bash or lsmdb shell."
 )]
 pub struct RangeArgs {
-    /// First key (inclusive); the start of the keyspace if omitted.
-    pub start: Option<OsString>,
-    /// End key (exclusive); the end of the keyspace if omitted.
-    pub end: Option<OsString>,
-    /// Only keys starting with this prefix.
-    #[arg(long, conflicts_with_all = ["start", "end"])]
-    pub prefix: Option<OsString>,
+    #[command(flatten)]
+    pub span: KeySpan,
     #[arg(long, help = HEX_HELP)]
     pub hex: bool,
     /// Stop after this many keys.
@@ -120,6 +115,38 @@ pub struct StatsArgs {
     after_help = "Example:\n  lsmdb compact"
 )]
 pub struct CompactArgs {}
+
+/// Which keys a listing (`range`, `dump`) covers: `[START, END)`, or those starting with
+/// `--prefix`.
+#[derive(Args, Debug)]
+pub struct KeySpan {
+    /// First key (inclusive); the start of the keyspace if omitted.
+    pub start: Option<OsString>,
+    /// End key (exclusive); the end of the keyspace if omitted.
+    pub end: Option<OsString>,
+    /// Only keys starting with this prefix.
+    #[arg(long, conflicts_with_all = ["start", "end"])]
+    pub prefix: Option<OsString>,
+}
+
+impl KeySpan {
+    /// Whether it covers every key.
+    pub fn is_everything(&self) -> bool {
+        self.start.is_none() && self.prefix.is_none()
+    }
+
+    /// The entries it covers in `db`, in key order, its keys typed as hex digits if `hex`.
+    pub fn iter(&self, db: &lsmdb::Db, hex: bool) -> anyhow::Result<lsmdb::DbIterator> {
+        let bytes = |arg: &Option<OsString>| arg.as_ref().map(|a| arg_bytes(a, hex)).transpose();
+        let iter = match (bytes(&self.prefix)?, bytes(&self.start)?, bytes(&self.end)?) {
+            (Some(p), _, _) => db.prefix(p),
+            (None, Some(s), Some(e)) => db.range(s, e),
+            (None, Some(s), None) => db.range_from(s),
+            (None, None, _) => db.iter(),
+        };
+        iter.context("cannot read the database")
+    }
+}
 
 /// The help of every `--hex`.
 pub const HEX_HELP: &str = "Keys and values typed and printed as hex digits (0x6B6579 or 6b6579), as ldb's --hex; --json output stays as it is";
@@ -212,21 +239,13 @@ pub fn delete(globals: &Globals, args: &DeleteArgs) -> anyhow::Result<u8> {
 }
 
 pub fn range(globals: &Globals, args: &RangeArgs) -> anyhow::Result<u8> {
-    let bytes = |arg: &Option<OsString>| arg.as_ref().map(|a| arg_bytes(a, args.hex)).transpose();
-    let (prefix, start, end) = (bytes(&args.prefix)?, bytes(&args.start)?, bytes(&args.end)?);
     let db = globals.open_reader()?;
-    let iter = match (prefix, start, end) {
-        (Some(p), _, _) => db.prefix(p),
-        (None, Some(s), Some(e)) => db.range(s, e),
-        (None, Some(s), None) => db.range_from(s),
-        (None, None, _) => db.iter(),
-    }
-    .context("range failed")?;
+    let iter = args.span.iter(&db, args.hex)?;
     let limit = args.limit.unwrap_or(usize::MAX);
     let mut out = Out::new();
     let mut pairs = Vec::new();
     for item in iter.take(limit) {
-        let (k, v) = item.context("range failed")?;
+        let (k, v) = item.context("cannot read the database")?;
         if args.json {
             pairs.push((k, v));
         } else {

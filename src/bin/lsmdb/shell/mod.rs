@@ -19,6 +19,7 @@ use anyhow::{Context, anyhow};
 use clap::Args;
 
 use crate::cli::{EXIT_ERROR, Globals};
+use crate::client::ServerArgs;
 use crate::words;
 use input::{Input, Line, Script, Tty};
 use render::Printer;
@@ -49,18 +50,8 @@ pub struct ShellArgs {
     /// Print quoted, aligned replies even when stdout is not a terminal.
     #[arg(long)]
     pub no_raw: bool,
-    /// Talk to the lsmdb serve at this URL (http://HOST:PORT) through its HTTP API, instead
-    /// of opening --db: the same commands, and writes while the server holds the database.
-    #[arg(long, env = "LSMDB_URL", value_name = "URL")]
-    pub connect: Option<String>,
-    /// The server's bearer token, for --connect (never kept in the history).
-    #[arg(
-        long,
-        env = "LSMDB_TOKEN",
-        value_name = "TOKEN",
-        hide_env_values = true
-    )]
-    pub token: Option<String>,
+    #[command(flatten)]
+    pub server: ServerArgs,
 }
 
 #[derive(Default)]
@@ -72,7 +63,7 @@ struct Outcome {
 pub fn run(globals: &Globals, args: &ShellArgs) -> anyhow::Result<u8> {
     let interactive = io::stdin().is_terminal();
     let to_terminal = io::stdout().is_terminal();
-    let target = target::open(args.connect.as_deref(), args.token.clone(), globals)?;
+    let target = target::open(&args.server, globals)?;
     let color = interactive && to_terminal && color_wanted();
     let mode = match (args.raw, args.no_raw) {
         (true, _) => Mode::Raw,
@@ -81,7 +72,7 @@ pub fn run(globals: &Globals, args: &ShellArgs) -> anyhow::Result<u8> {
         _ => Mode::Raw,
     };
     let dir = globals.dir.display().to_string();
-    let place = match &args.connect {
+    let place = match &args.server.connect {
         Some(_) => target.name(&dir),
         None => dir.clone(),
     };

@@ -4,7 +4,7 @@
 
 use anyhow::Context;
 
-use crate::client::{Client, Span};
+use crate::client::{Client, ServerArgs, Span};
 use crate::format::Entries;
 
 /// How many keys completion offers at most: it must answer at once, and a longer list does
@@ -146,17 +146,12 @@ impl Target {
 
 /// Opens what `--connect` or `--db` names: a server is asked for its figures first, so a
 /// wrong address or token fails now rather than at the first command.
-pub fn open(
-    connect: Option<&str>,
-    token: Option<String>,
-    globals: &crate::cli::Globals,
-) -> anyhow::Result<Target> {
-    match connect {
-        Some(url) => {
-            let client = Client::new(url, token)?;
+pub fn open(server: &ServerArgs, globals: &crate::cli::Globals) -> anyhow::Result<Target> {
+    match server.client()? {
+        Some(client) => {
             client
                 .stats()
-                .with_context(|| format!("cannot use lsmdb serve at {url}"))?;
+                .with_context(|| format!("cannot use lsmdb serve at {}", client.authority()))?;
             Ok(Target::Remote(client))
         }
         None => lsmdb::Db::open_or_read_only(&globals.dir, globals.options())
