@@ -40,6 +40,7 @@ static SERVER: LazyLock<serve::Running> = LazyLock::new(|| {
         threads: Some(2),
         token: None,
         max_body: 64 << 10,
+        max_connections: 64,
         timeout: 2,
         body_timeout: 2,
         shutdown_timeout: 1,

@@ -1,15 +1,18 @@
 //! The server's log on stderr: one line per event, `<time> <LEVEL> <message>`, filtered by the
 //! level in env `LOG_LEVEL` (DEBUG, INFO, WARNING, ERROR; INFO when unset), as the seed did.
 //!
-//! Worker threads collect their lines and write them in one go when they run out of requests
-//! (at most every 50 ms; a line waits at most about 150 ms) or have 16 KiB: a `write` per
-//! request line cost them about a fifth of their GET throughput. Other threads write each line
-//! at once.
+//! Lines go into one buffer shared by every thread, each stamped with the time under the
+//! buffer's lock, so they come out in time order. Workers' lines wait there until a worker
+//! runs out of requests (at most every 50 ms; a line waits at most about 150 ms) or 16 KiB
+//! have gathered: a `write` per request line cost the workers about a fifth of their GET
+//! throughput. A line at WARNING or above, or from any other thread, writes out the buffer
+//! at once. (Each worker once kept a buffer of its own, and their lines came out of order.)
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::fmt;
+use std::fmt::Write as _;
 use std::io::Write;
-use std::sync::OnceLock;
+use std::sync::{Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -46,9 +49,14 @@ static THRESHOLD: OnceLock<Level> = OnceLock::new();
 
 const BUFFER_BYTES: usize = 16 * 1024;
 
+/// Lines not written yet.
+static BUFFER: Mutex<String> = Mutex::new(String::new());
+
 thread_local! {
-    /// `Some` on threads that called `buffer_this_thread`.
-    static BUFFER: RefCell<Option<String>> = const { RefCell::new(None) };
+    /// Whether this thread's lines may wait in the buffer.
+    static WAITS: Cell<bool> = const { Cell::new(false) };
+    /// Where this thread formats a message before taking the buffer's lock.
+    static SCRATCH: RefCell<String> = const { RefCell::new(String::new()) };
 }
 
 /// Reads `LOG_LEVEL` once; an unknown value is reported and INFO used, so a typo never stops
@@ -72,20 +80,22 @@ pub fn enabled(level: Level) -> bool {
     level >= *THRESHOLD.get().unwrap_or(&Level::Info)
 }
 
-/// From now on this thread's lines wait in a buffer until `flush_buffered`, or until it
-/// holds `BUFFER_BYTES`.
+/// From now on this thread's lines below WARNING may wait until `flush_buffered`, or until
+/// the buffer holds `BUFFER_BYTES`.
 pub fn buffer_this_thread() {
-    BUFFER.with(|b| *b.borrow_mut() = Some(String::with_capacity(2 * BUFFER_BYTES)));
+    WAITS.with(|w| w.set(true));
 }
 
-/// Writes this thread's buffered lines, if any.
+fn buffer() -> MutexGuard<'static, String> {
+    BUFFER.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Writes the lines waiting in the buffer, if any.
 pub fn flush_buffered() {
-    BUFFER.with(|b| {
-        if let Some(buf) = b.borrow_mut().as_mut().filter(|buf| !buf.is_empty()) {
-            write_out(buf);
-            buf.clear();
-        }
-    });
+    let mut buf = buffer();
+    if !buf.is_empty() {
+        write_out(&mut buf);
+    }
 }
 
 /// Logs one line. A failed write to stderr is ignored: logging never fails a request.
@@ -93,45 +103,35 @@ pub fn log(level: Level, message: fmt::Arguments<'_>) {
     if !enabled(level) {
         return;
     }
-    // Formatted straight into the worker's buffer: a request's line is on the hot path.
-    BUFFER.with(|b| match b.borrow_mut().as_mut() {
-        Some(buf) => {
-            write_line(buf, level, message);
-            if buf.len() >= BUFFER_BYTES {
-                write_out(buf);
-                buf.clear();
-            }
-        }
-        None => {
-            let mut line = String::with_capacity(128);
-            write_line(&mut line, level, message);
-            write_out(&line);
+    SCRATCH.with(|scratch| {
+        let mut scratch = scratch.borrow_mut();
+        scratch.clear();
+        // Writing to a String cannot fail.
+        let _ = scratch.write_fmt(message);
+        let mut buf = buffer();
+        let _ = writeln!(
+            buf,
+            "{} {} {}",
+            Timestamp(SystemTime::now()),
+            level.name(),
+            scratch
+        );
+        if level >= Level::Warning || !WAITS.with(Cell::get) || buf.len() >= BUFFER_BYTES {
+            write_out(&mut buf);
         }
     });
 }
 
-fn write_line(buf: &mut String, level: Level, message: fmt::Arguments<'_>) {
-    use std::fmt::Write as _;
-    // Writing to a String cannot fail.
-    let _ = writeln!(
-        buf,
-        "{} {} {}",
-        Timestamp(SystemTime::now()),
-        level.name(),
-        message
-    );
+/// One `write_all`, under the buffer's lock, so lines never interleave or change order.
+fn write_out(buf: &mut String) {
+    let _ = std::io::stderr().lock().write_all(buf.as_bytes());
+    buf.clear();
 }
 
-/// One `write_all` under the lock, so lines from different threads never interleave.
-fn write_out(text: &str) {
-    let _ = std::io::stderr().lock().write_all(text.as_bytes());
-}
-
-macro_rules! debug { ($($t:tt)*) => { $crate::serve::log::log($crate::serve::log::Level::Debug, format_args!($($t)*)) } }
 macro_rules! info { ($($t:tt)*) => { $crate::serve::log::log($crate::serve::log::Level::Info, format_args!($($t)*)) } }
 macro_rules! warning { ($($t:tt)*) => { $crate::serve::log::log($crate::serve::log::Level::Warning, format_args!($($t)*)) } }
 macro_rules! error { ($($t:tt)*) => { $crate::serve::log::log($crate::serve::log::Level::Error, format_args!($($t)*)) } }
-pub(crate) use {debug, error, info, warning};
+pub(crate) use {error, info, warning};
 
 /// RFC 3339 UTC time with milliseconds, e.g. `2026-01-31T23:59:59.123Z`.
 /// An RFC 3339 UTC timestamp with milliseconds, formatted where it is written.

@@ -1,10 +1,23 @@
 //! `lsmdb serve`: the seed's HTTP API over one engine, on a blocking tiny_http server.
 //!
-//! tiny_http reads each connection's request heads on a thread of its own and queues the
-//! requests; `--threads` workers take them from the queue and share one `Db`. Reads never wait
-//! for a write's sync, and writers that arrive together share one (the engine's group
-//! commit). The vendored tiny_http (vendor/tiny_http/PATCHES.md) puts a read and write timeout
-//! on every socket, so idle and slow clients let go of their threads.
+//! Who does what, so that no client can hold what others need (vendor/tiny_http/PATCHES.md
+//! has the patches that make it so, and why):
+//! - Each connection has a thread of its own (up to `--max-connections`; beyond, or when no
+//!   thread can be started, a new connection gets a 503 and is closed). That thread does all
+//!   of the connection's socket I/O, each part under a total deadline however steadily the
+//!   client trickles: it waits `--timeout` for a request, reads the head within `--timeout`
+//!   and the whole body (at most `--max-body`) within `--body-timeout`, and only then hands
+//!   the complete request to the workers. It waits for the reply, writes it within
+//!   `--body-timeout`, and only then reads the next request: one request per connection is
+//!   in the server at a time, whatever a client pipelines.
+//! - `--threads` workers take complete requests from the queue and do the engine's work;
+//!   they never touch a socket, so a slow or hostile client cannot hold one. Reads never wait
+//!   for a write's sync, and writers that arrive together share one (the engine's group
+//!   commit).
+//! - A reply too large to build whole (a long range, a large value) is made as it is sent:
+//!   the worker makes the first piece, the connection's thread the rest as it writes
+//!   (`stream.rs`). So memory per connection is bounded by one request's body and a piece
+//!   of a reply.
 //!
 //! Shutdown on SIGINT or SIGTERM: stop accepting, answer what is queued or in flight (with
 //! `Connection: close`), then `Db::close`, which syncs the WAL and releases the lock. A
@@ -16,6 +29,7 @@ pub(crate) mod log;
 mod metrics;
 mod routes;
 
+use std::io::Write;
 use std::net::{SocketAddr, TcpListener};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::Path;
@@ -29,8 +43,8 @@ use clap::Args;
 use signal_hook::consts::{SIGINT, SIGTERM};
 use tiny_http::Request;
 
-use self::http::{BodyLimits, HttpError};
-use self::log::{debug, error, info, warning};
+use self::http::HttpError;
+use self::log::{error, info, warning};
 
 #[derive(Args, Debug)]
 #[command(
@@ -42,7 +56,7 @@ use self::log::{debug, error, info, warning};
                   SIGINT or SIGTERM shuts down gracefully; a second one exits at once."
 )]
 pub struct ServeArgs {
-    /// Address to listen on; port 0 picks a free port (the log says which).
+    /// Address to listen on; port 0 picks a free port (printed on stdout).
     #[arg(long, value_name = "HOST:PORT", default_value = "127.0.0.1:8080")]
     pub addr: String,
 
@@ -63,12 +77,17 @@ pub struct ServeArgs {
     #[arg(long, value_name = "BYTES", default_value_t = 16 << 20)]
     pub max_body: usize,
 
-    /// Seconds a connection may stay silent (idle between requests, or stalled mid-request)
-    /// and a client may take to accept a reply, before it is dropped.
+    /// Connections served at once; beyond, a new connection gets 503 and is closed.
+    #[arg(long, value_name = "N", default_value_t = 1024, value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_connections: u64,
+
+    /// Seconds a connection may stay idle between requests, a request head may take to
+    /// arrive, and any one read or write may wait.
     #[arg(long, value_name = "SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
     pub timeout: u64,
 
-    /// Seconds a request body may take to arrive in full, however steadily it trickles.
+    /// Seconds a request body may take to arrive in full, and a reply to be taken in full,
+    /// however steadily the client trickles.
     #[arg(long, value_name = "SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
     pub body_timeout: u64,
 
@@ -81,8 +100,8 @@ pub struct ServeArgs {
 pub struct State {
     pub db: lsmdb::Db,
     pub token: Option<auth::Token>,
-    pub metrics: metrics::Metrics,
-    pub body_limits: BodyLimits,
+    /// Shared with the connections' threads, which count the requests they refuse.
+    pub metrics: Arc<metrics::Metrics>,
     /// Set on the first signal to when shutdown gives up waiting: from then on replies say
     /// `Connection: close` and idle workers leave.
     pub stop_by: OnceLock<Instant>,
@@ -110,6 +129,8 @@ pub fn run(
         TcpListener::bind(&args.addr).with_context(|| format!("cannot listen on {}", args.addr))?;
     let running = start(db, listener, args, token)?;
     let local = running.local;
+    // Whatever LOG_LEVEL hides, the address (and the port `:0` picked) is always told.
+    let _ = writeln!(std::io::stdout(), "listening on http://{local}");
     info!(
         "lsmdb {} serving {} on http://{local} ({} threads, auth {})",
         env!("CARGO_PKG_VERSION"),
@@ -156,10 +177,21 @@ pub fn start(
     let local = listener
         .local_addr()
         .context("cannot read the listening address")?;
-    let timeout = Some(Duration::from_secs(args.timeout));
+    let metrics = Arc::new(metrics::Metrics::default());
+    let timeout = Duration::from_secs(args.timeout);
+    let body_timeout = Duration::from_secs(args.body_timeout);
     let config = tiny_http::ConnectionConfig {
-        read_timeout: timeout,
-        write_timeout: timeout,
+        idle_timeout: timeout,
+        head_timeout: timeout,
+        body_timeout,
+        reply_timeout: body_timeout,
+        max_body: args.max_body,
+        max_connections: usize::try_from(args.max_connections).unwrap_or(usize::MAX),
+        server_header: http::SERVER.into(),
+        on_event: Some(Arc::new({
+            let metrics = Arc::clone(&metrics);
+            move |event: &tiny_http::Event<'_>| observe(&metrics, event)
+        })),
     };
     let server = tiny_http::Server::from_listener_with_config(listener, config)
         .map_err(|e| anyhow!("cannot start the HTTP server on {local}: {e}"))?;
@@ -169,11 +201,7 @@ pub fn start(
     let state = Arc::new(State {
         db,
         token,
-        metrics: metrics::Metrics::default(),
-        body_limits: BodyLimits {
-            max_bytes: args.max_body,
-            deadline: Duration::from_secs(args.body_timeout),
-        },
+        metrics,
         stop_by: OnceLock::new(),
     });
     let workers = (0..threads)
@@ -272,7 +300,7 @@ fn answer(state: &State, mut request: Request) {
     if state.stop_by.get().is_some() {
         reply = reply.with_header("Connection", "close");
     }
-    let (status, len) = (reply.status, reply.body_len());
+    let (status, len) = (reply.status, BodyLen(reply.body_len()));
     if status >= 500 {
         error!("{} {} -> {status}", method, request.url());
     }
@@ -287,10 +315,48 @@ fn answer(state: &State, mut request: Request) {
     } else {
         String::new()
     };
-    if let Err(e) = request.respond(reply.into_response()) {
-        debug!("{line}: writing the reply failed: {e}");
-    }
+    // The connection's thread writes it; this worker goes on.
+    let _ = request.respond(reply.into_response());
     info!("{line} {status} {len} {:.3}ms", took.as_secs_f64() * 1e3);
+}
+
+/// Counts and logs what tiny_http did on its own: a request or connection it refused (a
+/// malformed or oversized head, a body too large or too slow, a connection over
+/// `--max-connections`), or a failure it went on after.
+fn observe(metrics: &metrics::Metrics, event: &tiny_http::Event<'_>) {
+    match event {
+        tiny_http::Event::Refused(r) => {
+            let method = r.method.map_or("UNKNOWN", metrics::method_label);
+            let route = r.path.map_or(routes::Route::Unknown, |p| {
+                routes::Route::from_path(p.split_once('?').map_or(p, |(path, _)| path))
+            });
+            metrics.record(method, route.label(), r.status, Duration::ZERO);
+            let addr = r.remote_addr.map_or("-".to_string(), |a| a.to_string());
+            let request = match (r.method, r.path, r.version) {
+                (Some(m), Some(p), Some(v)) => {
+                    format!(
+                        "{m} {} HTTP/{v}",
+                        crate::format::escape(truncate(p.as_bytes(), 512))
+                    )
+                }
+                _ => "-".to_string(),
+            };
+            info!("{addr} \"{request}\" {} {} -", r.status, r.body_bytes);
+        }
+        tiny_http::Event::Error(message) => error!("{message}"),
+    }
+}
+
+/// A body length in the request log: `-` for a reply streamed without one.
+struct BodyLen(Option<usize>);
+
+impl std::fmt::Display for BodyLen {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            Some(n) => write!(f, "{n}"),
+            None => f.write_str("-"),
+        }
+    }
 }
 
 /// `ADDR "METHOD URL HTTP/V"`, as the request log shows a request.

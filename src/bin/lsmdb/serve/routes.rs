@@ -21,7 +21,7 @@ pub enum Route {
 }
 
 impl Route {
-    fn from_path(path: &str) -> Route {
+    pub fn from_path(path: &str) -> Route {
         match path {
             "/keys" => Route::Keys,
             "/keys/range" => Route::Range,
@@ -91,10 +91,10 @@ fn dispatch(
     match (route, method) {
         (Route::Unknown, _) => Err(HttpError::new(404, format!("no route for {path}"))),
         (Route::Keys, Method::Get) => get(state, &Query::parse(query)?),
-        (Route::Keys, Method::Put) => put(state, &read_body(request, state.body_limits)?),
+        (Route::Keys, Method::Put) => put(state, &read_body(request)?),
         (Route::Keys, Method::Delete) => delete(state, &Query::parse(query)?),
         (Route::Range, Method::Get) => range(state, &Query::parse(query)?),
-        (Route::Batch, Method::Post) => batch(state, &read_body(request, state.body_limits)?),
+        (Route::Batch, Method::Post) => batch(state, &read_body(request)?),
         (Route::Health, Method::Get) => Ok(health(state)),
         (Route::Stats, Method::Get) => {
             let stats = serde_json::to_value(state.db.stats())
