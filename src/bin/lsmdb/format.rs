@@ -1,11 +1,17 @@
 //! The shapes data takes at the edges, shared by the CLI, the shell and the HTTP server:
 //! the seed's JSON objects, one-line escaped text, and batch input.
+//!
+//! JSON input is decoded field by field (`decode.rs`), never into a `serde_json::Value` tree.
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use serde::Serialize;
 use serde::ser::{SerializeMap, Serializer};
-use serde_json::Value;
+
+// Explicit, so the file is found the same way when the fuzz targets include this one.
+#[path = "format/decode.rs"]
+mod decode;
+pub use decode::{Column, decode_fields};
 
 /// The seed's `{"key":..,"value":..}` (`"value":null` for a missing key). Keys and values
 /// are strings when they are UTF-8, else base64 with a `<name>_encoding: "base64"` marker
@@ -90,8 +96,12 @@ pub type Entries = Vec<(Vec<u8>, Option<Vec<u8>>)>;
 pub fn parse_batch(input: &[u8]) -> Result<Entries, String> {
     let text = std::str::from_utf8(input).map_err(|e| format!("batch input is not UTF-8: {e}"))?;
     if text.trim_start().starts_with('{') {
-        let body: Value = serde_json::from_str(text).map_err(|e| format!("malformed JSON: {e}"))?;
-        parse_batch_json(&body)
+        let (keys, values) = parse_batch_json(input)?;
+        Ok(keys
+            .iter()
+            .zip(values.iter())
+            .map(|(k, v)| (k.unwrap_or_default().to_vec(), v.map(<[u8]>::to_vec)))
+            .collect())
     } else {
         parse_batch_lines(text)
     }
@@ -105,21 +115,11 @@ fn items(n: usize) -> String {
     }
 }
 
-/// Parses the JSON batch body, naming the field at fault.
-pub fn parse_batch_json(body: &Value) -> Result<Entries, String> {
-    let obj = body
-        .as_object()
-        .ok_or("the batch body must be a JSON object")?;
-    let keys = obj
-        .get("keys")
-        .ok_or("missing field \"keys\"")?
-        .as_array()
-        .ok_or("\"keys\" must be an array of strings")?;
-    let values = obj
-        .get("values")
-        .ok_or("missing field \"values\"")?
-        .as_array()
-        .ok_or("\"values\" must be an array of strings")?;
+/// Parses the JSON batch body into its keys and values, naming the field at fault.
+pub fn parse_batch_json(body: &[u8]) -> Result<(Column, Column), String> {
+    let fields = decode_fields(body, "the batch body must be a JSON object")?;
+    let keys = fields.keys.ok_or("missing field \"keys\"")?;
+    let values = fields.values.ok_or("missing field \"values\"")?;
     if keys.len() != values.len() {
         return Err(format!(
             "\"keys\" and \"values\" must have the same length (\"keys\" has {}, \"values\" has {})",
@@ -127,24 +127,16 @@ pub fn parse_batch_json(body: &Value) -> Result<Entries, String> {
             items(values.len())
         ));
     }
-    keys.iter()
-        .zip(values)
-        .enumerate()
-        .map(|(i, (k, v))| {
-            let key = k
-                .as_str()
-                .ok_or_else(|| format!("keys[{i}] must be a string"))?;
-            if key.is_empty() {
-                return Err(format!("keys[{i}] is empty; keys must not be empty"));
-            }
-            let value = match v {
-                Value::String(s) => Some(s.as_bytes().to_vec()),
-                Value::Null => None,
-                _ => return Err(format!("values[{i}] must be a string or null")),
-            };
-            Ok((key.as_bytes().to_vec(), value))
-        })
-        .collect()
+    if let Some(i) = keys.iter().position(|k| k.is_none_or(<[u8]>::is_empty)) {
+        return Err(format!("keys[{i}] is empty; keys must not be empty"));
+    }
+    Ok((keys, values))
+}
+
+/// The batch a parsed JSON body describes: a put per string value, a delete per `null`.
+pub fn json_batch(keys: &Column, values: &Column) -> lsmdb::WriteBatch {
+    let keys = keys.iter().map(Option::unwrap_or_default);
+    batch_of(keys.zip(values.iter()))
 }
 
 fn parse_batch_lines(text: &str) -> Result<Entries, String> {
@@ -167,11 +159,15 @@ fn parse_batch_lines(text: &str) -> Result<Entries, String> {
 
 /// Turns parsed entries into a batch for the engine.
 pub fn to_batch(entries: &Entries) -> lsmdb::WriteBatch {
+    batch_of(entries.iter().map(|(k, v)| (k.as_slice(), v.as_deref())))
+}
+
+fn batch_of<'a>(entries: impl Iterator<Item = (&'a [u8], Option<&'a [u8]>)>) -> lsmdb::WriteBatch {
     let mut batch = lsmdb::WriteBatch::new();
-    for (k, v) in entries {
-        match v {
-            Some(v) => batch.put(k, v),
-            None => batch.delete(k),
+    for (key, value) in entries {
+        match value {
+            Some(v) => batch.put(key, v),
+            None => batch.delete(key),
         };
     }
     batch

@@ -1,6 +1,8 @@
 //! What every route shares: replies and errors as JSON, query strings, and request bodies.
 
-use serde_json::{Value, json};
+use std::borrow::Cow;
+
+use serde_json::json;
 use tiny_http::{Header, Method, Request, Response, ResponseBox};
 
 /// The `Server` header of every reply, also of those tiny_http writes itself.
@@ -208,15 +210,26 @@ pub fn read_body(request: &mut Request) -> Result<Vec<u8>, HttpError> {
     Ok(request.take_body())
 }
 
-/// Parses a JSON body that must be an object.
-pub fn json_object(body: &[u8]) -> Result<serde_json::Map<String, Value>, HttpError> {
-    match serde_json::from_slice(body) {
-        Ok(Value::Object(obj)) => Ok(obj),
-        Ok(_) => Err(HttpError::bad_request(
-            "the request body must be a JSON object",
-        )),
-        Err(e) => Err(HttpError::bad_request(format!("malformed JSON: {e}"))),
+/// The `{"key": ..., "value": ...}` body of `PUT /keys` (`value` checked by the caller) and
+/// the `{"key": ...}` of `POST /keys/get` and `/keys/delete`.
+pub struct KeyBody<'a> {
+    pub key: Cow<'a, str>,
+    pub value: Option<Cow<'a, str>>,
+}
+
+pub fn key_body(body: &[u8]) -> Result<KeyBody<'_>, HttpError> {
+    let fields = crate::format::decode_fields(body, "the request body must be a JSON object")
+        .map_err(HttpError::bad_request)?;
+    let key = fields
+        .key
+        .ok_or_else(|| HttpError::bad_request("missing field \"key\""))?;
+    if key.is_empty() {
+        return Err(HttpError::bad_request("\"key\" must not be empty"));
     }
+    Ok(KeyBody {
+        key,
+        value: fields.value,
+    })
 }
 
 #[cfg(test)]
