@@ -1,6 +1,8 @@
-//! What every route shares: replies and errors as JSON, query strings, and request bodies.
+//! What every route shares: replies and errors as JSON (whole, or streamed as they are
+//! sent), query parameters, and request bodies.
 
 use std::borrow::Cow;
+use std::io::Read;
 
 use serde_json::json;
 use tiny_http::{Header, Method, Request, Response, ResponseBox};
@@ -11,9 +13,16 @@ pub const SERVER: &str = concat!("lsmdb/", env!("CARGO_PKG_VERSION"));
 /// A reply before it is written: the status, the body and any extra headers.
 pub struct Reply {
     pub status: u16,
-    body: Vec<u8>,
+    body: Body,
     content_type: &'static str,
     headers: Vec<(&'static str, String)>,
+}
+
+/// A reply's body: in memory, or made as the connection's thread sends it, from a reader
+/// that holds what it needs (an iterator, a value) and its length when that is known.
+enum Body {
+    Whole(Vec<u8>),
+    Stream(Box<dyn Read + Send>, Option<usize>),
 }
 
 impl Reply {
@@ -26,7 +35,18 @@ impl Reply {
     pub fn json_bytes(status: u16, body: Vec<u8>) -> Reply {
         Reply {
             status,
-            body,
+            body: Body::Whole(body),
+            content_type: "application/json",
+            headers: Vec::new(),
+        }
+    }
+
+    /// A 200 JSON body that `reader` produces as it is read: `length` bytes, or, unknown,
+    /// sent in chunked encoding.
+    pub fn json_stream(reader: impl Read + Send + 'static, length: Option<usize>) -> Reply {
+        Reply {
+            status: 200,
+            body: Body::Stream(Box::new(reader), length),
             content_type: "application/json",
             headers: Vec::new(),
         }
@@ -36,7 +56,7 @@ impl Reply {
     pub fn metrics(text: String) -> Reply {
         Reply {
             status: 200,
-            body: text.into_bytes(),
+            body: Body::Whole(text.into_bytes()),
             content_type: "text/plain; version=0.0.4; charset=utf-8",
             headers: Vec::new(),
         }
@@ -49,14 +69,20 @@ impl Reply {
 
     /// The body's length, when it is known before it is sent.
     pub fn body_len(&self) -> Option<usize> {
-        Some(self.body.len())
+        match &self.body {
+            Body::Whole(body) => Some(body.len()),
+            Body::Stream(_, length) => *length,
+        }
     }
 
     pub fn into_response(self) -> ResponseBox {
-        // The body is whole in memory, so its length is known: always `Content-Length`,
-        // never tiny_http's chunked encoding for bodies over 32 KiB.
-        let mut response = Response::from_data(self.body)
-            .boxed()
+        let response = match self.body {
+            // Always `Content-Length` when the length is known, never tiny_http's chunked
+            // encoding for bodies over 32 KiB.
+            Body::Whole(body) => Response::from_data(body).boxed(),
+            Body::Stream(reader, length) => Response::empty(200).with_data(reader, length),
+        };
+        let mut response = response
             .with_status_code(self.status)
             .with_chunked_threshold(usize::MAX);
         let fixed = [("Content-Type", self.content_type), ("Server", SERVER)];
@@ -156,6 +182,20 @@ impl Query {
                 "query parameter \"{name}\" must not be empty"
             ))),
             Some((_, v)) => Ok(v),
+        }
+    }
+
+    /// The first value of `name` as a positive number, if it is there.
+    pub fn positive(&self, name: &str) -> Result<Option<usize>, HttpError> {
+        let Some((_, v)) = self.first(name) else {
+            return Ok(None);
+        };
+        let n = std::str::from_utf8(v).ok().and_then(|v| v.parse().ok());
+        match n {
+            Some(n) if n > 0 => Ok(Some(n)),
+            _ => Err(HttpError::bad_request(format!(
+                "query parameter \"{name}\" must be a positive whole number"
+            ))),
         }
     }
 

@@ -28,6 +28,7 @@ mod http;
 pub(crate) mod log;
 mod metrics;
 mod routes;
+mod stream;
 
 use std::io::Write;
 use std::net::{SocketAddr, TcpListener};

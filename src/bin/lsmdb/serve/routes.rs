@@ -7,6 +7,7 @@ use tiny_http::{Method, Request};
 
 use super::State;
 use super::http::{HttpError, Query, Reply, key_body, read_body};
+use super::stream;
 use crate::format;
 
 /// A route as a metrics label: a fixed set, so unknown paths cannot create series.
@@ -127,7 +128,12 @@ fn success() -> Reply {
 
 fn get(state: &State, key: &[u8]) -> Result<Reply, HttpError> {
     let value = state.db.get(key).map_err(HttpError::engine)?;
-    Ok(Reply::json(200, &format::key_value(key, value.as_deref())))
+    match value {
+        Some(value) if value.len() > stream::STREAM_VALUES_OVER => {
+            Ok(stream::value_reply(key, value))
+        }
+        value => Ok(Reply::json(200, &format::key_value(key, value.as_deref()))),
+    }
 }
 
 fn put(state: &State, body: &[u8]) -> Result<Reply, HttpError> {
@@ -148,18 +154,17 @@ fn delete(state: &State, key: &[u8]) -> Result<Reply, HttpError> {
     Ok(success())
 }
 
+/// `start_key` inclusive, `end_key` exclusive; with `limit`, at most that many entries and
+/// `"next_start_key"` to page on from. Streamed: memory for a piece of the reply, not all.
 fn range(state: &State, query: &Query) -> Result<Reply, HttpError> {
     let start = query.required("start_key")?;
     let end = query.required("end_key")?;
+    let limit = query.positive("limit")?;
     if start >= end {
         return Ok(Reply::json(200, &format::results(&[])));
     }
-    let pairs = state
-        .db
-        .range(start, end)
-        .and_then(|iter| iter.collect::<lsmdb::Result<Vec<_>>>())
-        .map_err(HttpError::engine)?;
-    Ok(Reply::json(200, &format::results(&pairs)))
+    let iter = state.db.range(start, end).map_err(HttpError::engine)?;
+    stream::range_reply(iter, limit).map_err(HttpError::engine)
 }
 
 fn batch(state: &State, body: Vec<u8>) -> Result<Reply, HttpError> {
