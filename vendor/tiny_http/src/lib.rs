@@ -135,6 +135,9 @@ pub struct Server {
     // complete requests, read by the connections' threads
     messages: Arc<MessagesQueue<Request>>,
 
+    // requests begun and not yet answered (lsmdb patch)
+    in_progress: Arc<AtomicUsize>,
+
     // result of TcpListener::local_addr()
     listening_addr: ListenAddr,
 }
@@ -181,6 +184,11 @@ pub struct ConnectionConfig {
     pub server_header: String,
     /// Told what the server did on its own (see `Event`).
     pub on_event: Option<Arc<dyn Fn(&Event<'_>) + Send + Sync>>,
+    /// Answers each complete request on its connection's own thread, and must call
+    /// `Request::respond`. `None`: requests are queued for `Server::recv` instead.
+    pub handler: Option<Arc<dyn Fn(Request) + Send + Sync>>,
+    /// How many requests `handler` may be answering at once; the others wait their turn.
+    pub handler_slots: usize,
 }
 
 impl Default for ConnectionConfig {
@@ -194,6 +202,8 @@ impl Default for ConnectionConfig {
             max_connections: 1024,
             server_header: "tiny-http (Rust)".into(),
             on_event: None,
+            handler: None,
+            handler_slots: thread::available_parallelism().map_or(2, |n| n.get()),
         }
     }
 }
@@ -208,6 +218,7 @@ impl fmt::Debug for ConnectionConfig {
             .field("max_body", &self.max_body)
             .field("max_connections", &self.max_connections)
             .field("server_header", &self.server_header)
+            .field("handler_slots", &self.handler_slots)
             .finish_non_exhaustive()
     }
 }
@@ -299,20 +310,27 @@ impl Server {
         let listening_addr = listener.local_addr()?;
         log::debug!("Server listening on {}", listening_addr);
         let messages = MessagesQueue::with_capacity(8);
-        let config = Arc::new(config);
+        let shared = Arc::new(client::Shared {
+            slots: util::Slots::new(config.handler_slots),
+            config: Arc::new(config),
+            queue: Arc::clone(&messages),
+            in_progress: Arc::new(AtomicUsize::new(0)),
+        });
+        let in_progress = Arc::clone(&shared.in_progress);
         // Started now, so that refusing a connection never needs a new thread.
         let refuser = Refuser::start()?;
         let pool = {
-            let (config, messages) = (Arc::clone(&config), Arc::clone(&messages));
+            let shared = Arc::clone(&shared);
             TaskPool::new(move |accepted: Accepted| {
                 let Accepted { conn, live } = accepted;
                 // Fails only if the peer is already gone or no file descriptor is left.
-                if let Ok(client) = ClientConnection::new(conn, Arc::clone(&config), Arc::clone(&messages)) {
+                if let Ok(client) = ClientConnection::new(conn, Arc::clone(&shared)) {
                     client.serve();
                 }
                 drop(live);
             })
         };
+        let config = Arc::clone(&shared.config);
         let accepting = Accepting {
             listener,
             config,
@@ -326,6 +344,7 @@ impl Server {
             .spawn(move || accepting.run())?;
         Ok(Server {
             messages,
+            in_progress,
             close,
             listening_addr,
         })
@@ -343,6 +362,12 @@ impl Server {
     #[inline]
     pub fn server_addr(&self) -> ListenAddr {
         self.listening_addr.clone()
+    }
+
+    /// Requests begun (their first byte read) and not yet answered (lsmdb patch): what a
+    /// graceful shutdown waits for. Idle keep-alive connections do not count.
+    pub fn requests_in_progress(&self) -> usize {
+        self.in_progress.load(Acquire)
     }
 
     /// Blocks until an HTTP request has been submitted and returns it.

@@ -35,7 +35,7 @@ pub struct Request {
     body: Cursor<Vec<u8>>,
 
     // where the response goes: the connection's thread; `None` once answered
-    reply: Option<Sender<ResponseBox>>,
+    reply: Option<Sender<Answer>>,
 
     remote_addr: Option<SocketAddr>,
 
@@ -49,6 +49,9 @@ pub struct Request {
 
     body_length: Option<usize>,
 }
+
+/// A response, and what to run once it is written (or has failed to be).
+pub(crate) type Answer = (ResponseBox, Option<Box<dyn FnOnce() + Send>>);
 
 /// A request's head as the connection read it.
 pub(crate) struct Head {
@@ -65,7 +68,7 @@ impl Request {
         body: Vec<u8>,
         body_length: Option<usize>,
         remote_addr: Option<SocketAddr>,
-    ) -> (Request, Receiver<ResponseBox>) {
+    ) -> (Request, Receiver<Answer>) {
         let (tx, rx) = channel();
         let request = Request {
             body: Cursor::new(body),
@@ -144,11 +147,26 @@ impl Request {
     where
         R: Read + Send + 'static,
     {
+        self.answer(response.boxed(), None);
+        Ok(())
+    }
+
+    /// As `respond`, and `then` runs on the connection's thread once the reply is written or
+    /// has failed to be (lsmdb patch): what the application does after a reply, such as
+    /// logging it, stays off the time the client waits.
+    pub fn respond_then<R, F>(mut self, response: Response<R>, then: F)
+    where
+        R: Read + Send + 'static,
+        F: FnOnce() + Send + 'static,
+    {
+        self.answer(response.boxed(), Some(Box::new(then)));
+    }
+
+    fn answer(&mut self, response: ResponseBox, then: Option<Box<dyn FnOnce() + Send>>) {
         if let Some(reply) = self.reply.take() {
             // The connection's thread is gone only if its client is: no one to answer.
-            let _ = reply.send(response.boxed());
+            let _ = reply.send((response, then));
         }
-        Ok(())
     }
 }
 
@@ -164,9 +182,7 @@ impl fmt::Debug for Request {
 
 impl Drop for Request {
     fn drop(&mut self) {
-        if let Some(reply) = self.reply.take() {
-            let _ = reply.send(Response::empty(500).boxed());
-        }
+        self.answer(Response::empty(500).boxed(), None);
     }
 }
 

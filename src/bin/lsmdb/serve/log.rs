@@ -2,18 +2,19 @@
 //! level in env `LOG_LEVEL` (DEBUG, INFO, WARNING, ERROR; INFO when unset), as the seed did.
 //!
 //! Lines go into one buffer shared by every thread, each stamped with the time under the
-//! buffer's lock, so they come out in time order. Workers' lines wait there until a worker
-//! runs out of requests (at most every 50 ms; a line waits at most about 150 ms) or 16 KiB
-//! have gathered: a `write` per request line cost the workers about a fifth of their GET
-//! throughput. A line at WARNING or above, or from any other thread, writes out the buffer
-//! at once. (Each worker once kept a buffer of its own, and their lines came out of order.)
+//! buffer's lock, so they come out in time order. Once `start_flusher` has run, lines below
+//! WARNING wait there until a thread writes them out every 50 ms, or until 16 KiB have
+//! gathered: a `write` per request line cost about a fifth of the GET throughput. A line at
+//! WARNING or above writes out the buffer at once. (Each worker once kept a buffer of its
+//! own, and their lines came out of order.)
 
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 use std::fmt;
 use std::fmt::Write as _;
 use std::io::Write;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard, OnceLock, PoisonError};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Level {
@@ -52,9 +53,10 @@ const BUFFER_BYTES: usize = 16 * 1024;
 /// Lines not written yet.
 static BUFFER: Mutex<String> = Mutex::new(String::new());
 
+/// Whether lines may wait in the buffer: a thread writes them out regularly.
+static FLUSHED_REGULARLY: AtomicBool = AtomicBool::new(false);
+
 thread_local! {
-    /// Whether this thread's lines may wait in the buffer.
-    static WAITS: Cell<bool> = const { Cell::new(false) };
     /// Where this thread formats a message before taking the buffer's lock.
     static SCRATCH: RefCell<String> = const { RefCell::new(String::new()) };
 }
@@ -80,10 +82,21 @@ pub fn enabled(level: Level) -> bool {
     level >= *THRESHOLD.get().unwrap_or(&Level::Info)
 }
 
-/// From now on this thread's lines below WARNING may wait until `flush_buffered`, or until
-/// the buffer holds `BUFFER_BYTES`.
-pub fn buffer_this_thread() {
-    WAITS.with(|w| w.set(true));
+/// Starts the thread that writes the buffered lines out every 50 ms (once per process);
+/// from then on lines below WARNING wait for it. Without it, every line is written at once.
+pub fn start_flusher() {
+    static STARTED: OnceLock<()> = OnceLock::new();
+    STARTED.get_or_init(|| {
+        let flusher = std::thread::Builder::new()
+            .name("lsmdb-log".into())
+            .spawn(|| {
+                loop {
+                    std::thread::sleep(Duration::from_millis(50));
+                    flush_buffered();
+                }
+            });
+        FLUSHED_REGULARLY.store(flusher.is_ok(), Ordering::Release);
+    });
 }
 
 fn buffer() -> MutexGuard<'static, String> {
@@ -116,7 +129,8 @@ pub fn log(level: Level, message: fmt::Arguments<'_>) {
             level.name(),
             scratch
         );
-        if level >= Level::Warning || !WAITS.with(Cell::get) || buf.len() >= BUFFER_BYTES {
+        let waits = FLUSHED_REGULARLY.load(Ordering::Acquire);
+        if level >= Level::Warning || !waits || buf.len() >= BUFFER_BYTES {
             write_out(&mut buf);
         }
     });

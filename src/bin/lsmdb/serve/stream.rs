@@ -3,11 +3,11 @@
 //! a million keys was once built whole, 133 MB, before its first byte went out), and a large
 //! value is escaped a piece at a time (a 60 MiB value of control bytes became 377 MB of JSON).
 //!
-//! The worker answering the request makes the first piece. When that is the whole reply it
-//! goes out from memory with a `Content-Length`, as every reply did before; otherwise the
-//! body goes to the connection's own thread, which makes the rest as it writes, at the
-//! client's pace and under the reply deadline, while the worker moves on. The bytes are
-//! those the whole reply would have had (`format` checks that the pieces add up).
+//! The first piece is made while the request holds its slot. When that is the whole reply
+//! it goes out from memory with a `Content-Length`, as every reply did before; otherwise the
+//! slot is given back and the connection's thread makes the rest as it writes, at the
+//! client's pace and under the reply deadline. The bytes are those the whole reply would
+//! have had (`format` checks that the pieces add up).
 
 use std::io::{self, Read};
 
