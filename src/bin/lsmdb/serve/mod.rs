@@ -12,18 +12,21 @@
 //!   one request per connection is in the server at a time, whatever a client pipelines.
 //! - So at most `--threads` requests do the database's work at once (but for the rest of a
 //!   streamed reply, below), and a slot is never held while waiting on a client: a slow or
-//!   hostile client holds its own connection's thread, until a deadline, and nothing else. The slots replace worker threads that took requests
-//!   from a queue: with them each request crossed between threads twice more, which cost a
-//!   quarter of the GET throughput on two cores. Reads never wait for a write's sync, and
-//!   writers that arrive together share one (the engine's group commit).
+//!   hostile client holds its own connection's thread, until a deadline, and nothing else.
+//!   The slots replace worker threads that took requests from a queue: with them each
+//!   request crossed between threads twice more, which cost a quarter of the GET throughput
+//!   on two cores (docs/BENCHMARKS.md). Reads never wait for a write's sync, and writers
+//!   that arrive together share one (the engine's group commit).
 //! - A reply too large to build whole (a long range, a large value) is made as it is sent:
 //!   the first piece while the slot is held, the rest as the connection's thread writes it,
 //!   at the client's pace (`stream.rs`). So memory per connection is bounded by one
 //!   request's body and a piece of a reply.
 //!
 //! Shutdown on SIGINT or SIGTERM: stop accepting, answer the requests in flight (with
-//! `Connection: close`), then `Db::close`, which syncs the WAL and releases the lock. A
-//! second signal exits at once.
+//! `Connection: close`; tiny_http counts a request from its first byte, so one whose body
+//! is still arriving is waited for), then `Db::close`, which syncs the WAL and releases the
+//! lock. A request sent on a kept-alive connection after that gets a 503. A second signal
+//! exits at once.
 
 pub(crate) mod auth;
 mod http;
