@@ -53,6 +53,9 @@ if [ ! -d "$seeds/http_request" ]; then
     crlf 'PATCH /keys HTTP/1.1' 'Content-Length: x' '' >"$h/bad_length"
     crlf 'GET /keys HTTP/2.0' '' >"$h/version"
     crlf 'PUT /keys HTTP/1.1' 'Expect: 100-continue' 'Content-Length: 99999999' '' >"$h/expect"
+    crlf 'GET /keys/range?start_key=a&end_key=z&limit=2 HTTP/1.1' '' >"$h/range_limit"
+    { crlf 'POST /keys/get HTTP/1.1' 'Content-Length: 11' ''; printf '{"key":"a"}'; } >"$h/get_by_body"
+    { crlf 'PUT /keys HTTP/1.1' 'Content-Length: 5' 'Transfer-Encoding: chunked' '' '0' ''; crlf 'DELETE /keys?key=a HTTP/1.1' ''; } >"$h/smuggle"
 fi
 
 mkdir -p "$root/fuzz/logs"

@@ -1,11 +1,17 @@
 //! The shapes data takes at the edges, shared by the CLI, the shell and the HTTP server:
 //! the seed's JSON objects, one-line escaped text, and batch input.
+//!
+//! JSON input is decoded field by field (`decode.rs`), never into a `serde_json::Value` tree.
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use serde::Serialize;
 use serde::ser::{SerializeMap, Serializer};
-use serde_json::Value;
+
+// Explicit, so the file is found the same way when the fuzz targets include this one.
+#[path = "format/decode.rs"]
+mod decode;
+pub use decode::{Column, decode_fields};
 
 /// The seed's `{"key":..,"value":..}` (`"value":null` for a missing key). Keys and values
 /// are strings when they are UTF-8, else base64 with a `<name>_encoding: "base64"` marker
@@ -75,6 +81,86 @@ pub fn results(pairs: &[(Vec<u8>, Vec<u8>)]) -> impl Serialize + '_ {
     obj
 }
 
+/// The seed's `{"results":[...]}` written piece by piece, for replies streamed as the
+/// iterator goes: `results_open`, a `results_entry` per pair, then `results_close`. The bytes
+/// are those `results` serializes to; a reply cut short by a limit ends with
+/// `"next_start_key"`, the first key it left out (with `next_start_key_encoding` when that
+/// key is not UTF-8, as for keys and values).
+pub fn results_open(out: &mut Vec<u8>) {
+    out.extend_from_slice(br#"{"results":["#);
+}
+
+pub fn results_entry(out: &mut Vec<u8>, first: bool, key: &[u8], value: &[u8]) {
+    if !first {
+        out.push(b',');
+    }
+    // Serializing our own types to memory cannot fail.
+    let _ = serde_json::to_writer(&mut *out, &key_value(key, Some(value)));
+}
+
+pub fn results_close(out: &mut Vec<u8>, next_start_key: Option<&[u8]>) {
+    out.push(b']');
+    if let Some(key) = next_start_key {
+        let mut next = serde_json::Serializer::new(Vec::new());
+        if let Ok(mut map) = next.serialize_map(None) {
+            let _ = put_bytes(&mut map, "next_start_key", "next_start_key_encoding", key);
+            let _ = map.end();
+        }
+        // `{"next_start_key":...}` without its braces, after a comma.
+        let next = next.into_inner();
+        out.push(b',');
+        out.extend_from_slice(&next[1..next.len() - 1]);
+    }
+    out.push(b'}');
+}
+
+/// `key_value(key, Some(value))` written a piece at a time, for a value too large to escape
+/// in one go: `value_prefix(key)`, the value's characters as `value_piece`s (whole UTF-8
+/// characters, or for bytes that are not UTF-8, multiples of 3 bytes as base64), then
+/// `value_suffix`. `value_json_len` is how many bytes the pieces come to.
+pub fn value_prefix(key: &[u8]) -> Vec<u8> {
+    // The object with an empty value, cut before the value's closing quote and brace.
+    let mut prefix = serde_json::to_vec(&key_value(key, Some(b""))).unwrap_or_default();
+    prefix.truncate(prefix.len().saturating_sub(2));
+    prefix
+}
+
+pub fn value_piece(out: &mut Vec<u8>, piece: &[u8], utf8: bool) {
+    match std::str::from_utf8(piece) {
+        Ok(text) if utf8 => {
+            // The string with its quotes, moved back over the opening one.
+            let start = out.len();
+            let _ = serde_json::to_writer(&mut *out, text);
+            out.pop();
+            out.copy_within(start + 1.., start);
+            out.pop();
+        }
+        _ => out.extend_from_slice(BASE64.encode(piece).as_bytes()),
+    }
+}
+
+pub fn value_suffix(utf8: bool) -> &'static [u8] {
+    if utf8 {
+        br#""}"#
+    } else {
+        br#"","value_encoding":"base64"}"#
+    }
+}
+
+/// The length of a value's characters in JSON, escaped as serde_json escapes strings
+/// (`"` and `\` and control characters; nothing else), or as base64.
+pub fn value_json_len(value: &[u8], utf8: bool) -> usize {
+    if !utf8 {
+        return value.len().div_ceil(3) * 4;
+    }
+    let escaped = |&b: &u8| match b {
+        b'"' | b'\\' | 0x08 | 0x09 | 0x0A | 0x0C | 0x0D => 2,
+        0..0x20 => 6,
+        _ => 1,
+    };
+    value.iter().map(escaped).sum()
+}
+
 /// Bytes as one line of text: printable UTF-8 as is; backslash, tab, newline, carriage
 /// return and other control characters escaped; invalid UTF-8 as `\xNN`.
 pub fn escape(bytes: &[u8]) -> String {
@@ -105,8 +191,12 @@ pub type Entries = Vec<(Vec<u8>, Option<Vec<u8>>)>;
 pub fn parse_batch(input: &[u8]) -> Result<Entries, String> {
     let text = std::str::from_utf8(input).map_err(|e| format!("batch input is not UTF-8: {e}"))?;
     if text.trim_start().starts_with('{') {
-        let body: Value = serde_json::from_str(text).map_err(|e| format!("malformed JSON: {e}"))?;
-        parse_batch_json(&body)
+        let (keys, values) = parse_batch_json(input)?;
+        Ok(keys
+            .iter()
+            .zip(values.iter())
+            .map(|(k, v)| (k.unwrap_or_default().to_vec(), v.map(<[u8]>::to_vec)))
+            .collect())
     } else {
         parse_batch_lines(text)
     }
@@ -120,21 +210,11 @@ fn items(n: usize) -> String {
     }
 }
 
-/// Parses the JSON batch body, naming the field at fault.
-pub fn parse_batch_json(body: &Value) -> Result<Entries, String> {
-    let obj = body
-        .as_object()
-        .ok_or("the batch body must be a JSON object")?;
-    let keys = obj
-        .get("keys")
-        .ok_or("missing field \"keys\"")?
-        .as_array()
-        .ok_or("\"keys\" must be an array of strings")?;
-    let values = obj
-        .get("values")
-        .ok_or("missing field \"values\"")?
-        .as_array()
-        .ok_or("\"values\" must be an array of strings")?;
+/// Parses the JSON batch body into its keys and values, naming the field at fault.
+pub fn parse_batch_json(body: &[u8]) -> Result<(Column, Column), String> {
+    let fields = decode_fields(body, "the batch body must be a JSON object")?;
+    let keys = fields.keys.ok_or("missing field \"keys\"")?;
+    let values = fields.values.ok_or("missing field \"values\"")?;
     if keys.len() != values.len() {
         return Err(format!(
             "\"keys\" and \"values\" must have the same length (\"keys\" has {}, \"values\" has {})",
@@ -142,24 +222,16 @@ pub fn parse_batch_json(body: &Value) -> Result<Entries, String> {
             items(values.len())
         ));
     }
-    keys.iter()
-        .zip(values)
-        .enumerate()
-        .map(|(i, (k, v))| {
-            let key = k
-                .as_str()
-                .ok_or_else(|| format!("keys[{i}] must be a string"))?;
-            if key.is_empty() {
-                return Err(format!("keys[{i}] is empty; keys must not be empty"));
-            }
-            let value = match v {
-                Value::String(s) => Some(s.as_bytes().to_vec()),
-                Value::Null => None,
-                _ => return Err(format!("values[{i}] must be a string or null")),
-            };
-            Ok((key.as_bytes().to_vec(), value))
-        })
-        .collect()
+    if let Some(i) = keys.iter().position(|k| k.is_none_or(<[u8]>::is_empty)) {
+        return Err(format!("keys[{i}] is empty; keys must not be empty"));
+    }
+    Ok((keys, values))
+}
+
+/// The batch a parsed JSON body describes: a put per string value, a delete per `null`.
+pub fn json_batch(keys: &Column, values: &Column) -> lsmdb::WriteBatch {
+    let keys = keys.iter().map(Option::unwrap_or_default);
+    batch_of(keys.zip(values.iter()))
 }
 
 fn parse_batch_lines(text: &str) -> Result<Entries, String> {
@@ -182,11 +254,15 @@ fn parse_batch_lines(text: &str) -> Result<Entries, String> {
 
 /// Turns parsed entries into a batch for the engine.
 pub fn to_batch(entries: &Entries) -> lsmdb::WriteBatch {
+    batch_of(entries.iter().map(|(k, v)| (k.as_slice(), v.as_deref())))
+}
+
+fn batch_of<'a>(entries: impl Iterator<Item = (&'a [u8], Option<&'a [u8]>)>) -> lsmdb::WriteBatch {
     let mut batch = lsmdb::WriteBatch::new();
-    for (k, v) in entries {
-        match v {
-            Some(v) => batch.put(k, v),
-            None => batch.delete(k),
+    for (key, value) in entries {
+        match value {
+            Some(v) => batch.put(key, v),
+            None => batch.delete(key),
         };
     }
     batch
@@ -221,6 +297,77 @@ mod tests {
             let err = parse_batch(input).unwrap_err();
             assert!(err.contains(msg), "{err}");
         }
+    }
+
+    #[test]
+    fn pieces_add_up_to_the_whole_json() {
+        let ascii: Vec<u8> = (0..=127).collect();
+        let mut mixed = "ключ ✓ \"q\" \\ 🦀\u{7f}".repeat(50).into_bytes();
+        mixed.extend_from_slice(&ascii);
+        let binary: Vec<u8> = (0..=255).cycle().take(1000).collect();
+        for (key, value) in [
+            (&b"k"[..], &mixed[..]),
+            (b"k", &ascii[..]),
+            (b"\xff key", &binary[..]),
+            (b"k", b""),
+        ] {
+            let whole = serde_json::to_vec(&key_value(key, Some(value))).unwrap();
+            let utf8 = std::str::from_utf8(value).is_ok();
+            let mut out = value_prefix(key);
+            let prefix = out.len();
+            // Pieces of 3 bytes at a time, backed off to a character boundary.
+            let mut done = 0;
+            while done < value.len() {
+                let mut end = (done + 3).min(value.len());
+                while utf8 && std::str::from_utf8(&value[done..end]).is_err() {
+                    end += 1;
+                }
+                value_piece(&mut out, &value[done..end], utf8);
+                done = end;
+            }
+            assert_eq!(out.len() - prefix, value_json_len(value, utf8));
+            out.extend_from_slice(value_suffix(utf8));
+            assert_eq!(
+                String::from_utf8_lossy(&out),
+                String::from_utf8_lossy(&whole)
+            );
+        }
+    }
+
+    #[test]
+    fn results_written_in_pieces_match_the_whole() {
+        let pairs = vec![
+            (b"a".to_vec(), b"1".to_vec()),
+            (b"\xfe".to_vec(), b"\"x\"\n".to_vec()),
+        ];
+        let whole = serde_json::to_vec(&results(&pairs)).unwrap();
+        let mut out = Vec::new();
+        results_open(&mut out);
+        for (i, (k, v)) in pairs.iter().enumerate() {
+            results_entry(&mut out, i == 0, k, v);
+        }
+        results_close(&mut out, None);
+        assert_eq!(out, whole);
+        let mut empty = Vec::new();
+        results_open(&mut empty);
+        results_close(&mut empty, None);
+        assert_eq!(empty, serde_json::to_vec(&results(&[])).unwrap());
+
+        let mut cut = Vec::new();
+        results_open(&mut cut);
+        results_entry(&mut cut, true, b"a", b"1");
+        results_close(&mut cut, Some(b"b"));
+        assert_eq!(
+            String::from_utf8(cut).unwrap(),
+            r#"{"results":[{"key":"a","value":"1"}],"next_start_key":"b"}"#
+        );
+        let mut cut = Vec::new();
+        results_open(&mut cut);
+        results_close(&mut cut, Some(b"\xff"));
+        assert_eq!(
+            String::from_utf8(cut).unwrap(),
+            r#"{"results":[],"next_start_key":"/w==","next_start_key_encoding":"base64"}"#
+        );
     }
 
     #[test]

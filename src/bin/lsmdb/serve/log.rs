@@ -1,16 +1,20 @@
 //! The server's log on stderr: one line per event, `<time> <LEVEL> <message>`, filtered by the
 //! level in env `LOG_LEVEL` (DEBUG, INFO, WARNING, ERROR; INFO when unset), as the seed did.
 //!
-//! Worker threads collect their lines and write them in one go when they run out of requests
-//! (at most every 50 ms; a line waits at most about 150 ms) or have 16 KiB: a `write` per
-//! request line cost them about a fifth of their GET throughput. Other threads write each line
-//! at once.
+//! Lines go into one buffer shared by every thread, each stamped with the time under the
+//! buffer's lock, so they come out in time order. Once `start_flusher` has run, lines below
+//! WARNING wait there until a thread writes them out every 50 ms, or until 16 KiB have
+//! gathered: a `write` per request line cost about a fifth of the GET throughput. A line at
+//! WARNING or above writes out the buffer at once. (Each worker once kept a buffer of its
+//! own, and their lines came out of order.)
 
 use std::cell::RefCell;
 use std::fmt;
+use std::fmt::Write as _;
 use std::io::Write;
-use std::sync::OnceLock;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, MutexGuard, OnceLock, PoisonError};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Level {
@@ -46,9 +50,15 @@ static THRESHOLD: OnceLock<Level> = OnceLock::new();
 
 const BUFFER_BYTES: usize = 16 * 1024;
 
+/// Lines not written yet.
+static BUFFER: Mutex<String> = Mutex::new(String::new());
+
+/// Whether lines may wait in the buffer: a thread writes them out regularly.
+static FLUSHED_REGULARLY: AtomicBool = AtomicBool::new(false);
+
 thread_local! {
-    /// `Some` on threads that called `buffer_this_thread`.
-    static BUFFER: RefCell<Option<String>> = const { RefCell::new(None) };
+    /// Where this thread formats a message before taking the buffer's lock.
+    static SCRATCH: RefCell<String> = const { RefCell::new(String::new()) };
 }
 
 /// Reads `LOG_LEVEL` once; an unknown value is reported and INFO used, so a typo never stops
@@ -72,20 +82,33 @@ pub fn enabled(level: Level) -> bool {
     level >= *THRESHOLD.get().unwrap_or(&Level::Info)
 }
 
-/// From now on this thread's lines wait in a buffer until `flush_buffered`, or until it
-/// holds `BUFFER_BYTES`.
-pub fn buffer_this_thread() {
-    BUFFER.with(|b| *b.borrow_mut() = Some(String::with_capacity(2 * BUFFER_BYTES)));
+/// Starts the thread that writes the buffered lines out every 50 ms (once per process);
+/// from then on lines below WARNING wait for it. Without it, every line is written at once.
+pub fn start_flusher() {
+    static STARTED: OnceLock<()> = OnceLock::new();
+    STARTED.get_or_init(|| {
+        let flusher = std::thread::Builder::new()
+            .name("lsmdb-log".into())
+            .spawn(|| {
+                loop {
+                    std::thread::sleep(Duration::from_millis(50));
+                    flush_buffered();
+                }
+            });
+        FLUSHED_REGULARLY.store(flusher.is_ok(), Ordering::Release);
+    });
 }
 
-/// Writes this thread's buffered lines, if any.
+fn buffer() -> MutexGuard<'static, String> {
+    BUFFER.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Writes the lines waiting in the buffer, if any.
 pub fn flush_buffered() {
-    BUFFER.with(|b| {
-        if let Some(buf) = b.borrow_mut().as_mut().filter(|buf| !buf.is_empty()) {
-            write_out(buf);
-            buf.clear();
-        }
-    });
+    let mut buf = buffer();
+    if !buf.is_empty() {
+        write_out(&mut buf);
+    }
 }
 
 /// Logs one line. A failed write to stderr is ignored: logging never fails a request.
@@ -93,45 +116,36 @@ pub fn log(level: Level, message: fmt::Arguments<'_>) {
     if !enabled(level) {
         return;
     }
-    // Formatted straight into the worker's buffer: a request's line is on the hot path.
-    BUFFER.with(|b| match b.borrow_mut().as_mut() {
-        Some(buf) => {
-            write_line(buf, level, message);
-            if buf.len() >= BUFFER_BYTES {
-                write_out(buf);
-                buf.clear();
-            }
-        }
-        None => {
-            let mut line = String::with_capacity(128);
-            write_line(&mut line, level, message);
-            write_out(&line);
+    SCRATCH.with(|scratch| {
+        let mut scratch = scratch.borrow_mut();
+        scratch.clear();
+        // Writing to a String cannot fail.
+        let _ = scratch.write_fmt(message);
+        let mut buf = buffer();
+        let _ = writeln!(
+            buf,
+            "{} {} {}",
+            Timestamp(SystemTime::now()),
+            level.name(),
+            scratch
+        );
+        let waits = FLUSHED_REGULARLY.load(Ordering::Acquire);
+        if level >= Level::Warning || !waits || buf.len() >= BUFFER_BYTES {
+            write_out(&mut buf);
         }
     });
 }
 
-fn write_line(buf: &mut String, level: Level, message: fmt::Arguments<'_>) {
-    use std::fmt::Write as _;
-    // Writing to a String cannot fail.
-    let _ = writeln!(
-        buf,
-        "{} {} {}",
-        Timestamp(SystemTime::now()),
-        level.name(),
-        message
-    );
+/// One `write_all`, under the buffer's lock, so lines never interleave or change order.
+fn write_out(buf: &mut String) {
+    let _ = std::io::stderr().lock().write_all(buf.as_bytes());
+    buf.clear();
 }
 
-/// One `write_all` under the lock, so lines from different threads never interleave.
-fn write_out(text: &str) {
-    let _ = std::io::stderr().lock().write_all(text.as_bytes());
-}
-
-macro_rules! debug { ($($t:tt)*) => { $crate::serve::log::log($crate::serve::log::Level::Debug, format_args!($($t)*)) } }
 macro_rules! info { ($($t:tt)*) => { $crate::serve::log::log($crate::serve::log::Level::Info, format_args!($($t)*)) } }
 macro_rules! warning { ($($t:tt)*) => { $crate::serve::log::log($crate::serve::log::Level::Warning, format_args!($($t)*)) } }
 macro_rules! error { ($($t:tt)*) => { $crate::serve::log::log($crate::serve::log::Level::Error, format_args!($($t)*)) } }
-pub(crate) use {debug, error, info, warning};
+pub(crate) use {error, info, warning};
 
 /// RFC 3339 UTC time with milliseconds, e.g. `2026-01-31T23:59:59.123Z`.
 /// An RFC 3339 UTC timestamp with milliseconds, formatted where it is written.

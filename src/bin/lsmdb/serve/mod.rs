@@ -1,21 +1,41 @@
 //! `lsmdb serve`: the seed's HTTP API over one engine, on a blocking tiny_http server.
 //!
-//! tiny_http reads each connection's request heads on a thread of its own and queues the
-//! requests; `--threads` workers take them from the queue and share one `Db`. Reads never wait
-//! for a write's sync, and writers that arrive together share one (the engine's group
-//! commit). The vendored tiny_http (vendor/tiny_http/PATCHES.md) puts a read and write timeout
-//! on every socket, so idle and slow clients let go of their threads.
+//! Who does what, so that no client can hold what others need (vendor/tiny_http/PATCHES.md
+//! has the patches that make it so, and why):
+//! - Each connection has a thread of its own (up to `--max-connections`; beyond, or when no
+//!   thread can be started, a new connection gets a 503 and is closed). That thread does all
+//!   of the connection's socket I/O, each part under a total deadline however steadily the
+//!   client trickles: it waits `--timeout` for a request, reads the head within `--timeout`
+//!   and the whole body (at most `--max-body`) within `--body-timeout`. Then it answers the
+//!   complete request in one of `--threads` slots, and writes the reply within
+//!   `--body-timeout` after giving the slot back. Only then does it read the next request:
+//!   one request per connection is in the server at a time, whatever a client pipelines.
+//! - So at most `--threads` requests do the database's work at once (but for the rest of a
+//!   streamed reply, below), and a slot is never held while waiting on a client: a slow or
+//!   hostile client holds its own connection's thread, until a deadline, and nothing else.
+//!   The slots replace worker threads that took requests from a queue: with them each
+//!   request crossed between threads twice more, which cost a quarter of the GET throughput
+//!   on two cores (docs/BENCHMARKS.md). Reads never wait for a write's sync, and writers
+//!   that arrive together share one (the engine's group commit).
+//! - A reply too large to build whole (a long range, a large value) is made as it is sent:
+//!   the first piece while the slot is held, the rest as the connection's thread writes it,
+//!   at the client's pace (`stream.rs`). So memory per connection is bounded by one
+//!   request's body and a piece of a reply.
 //!
-//! Shutdown on SIGINT or SIGTERM: stop accepting, answer what is queued or in flight (with
-//! `Connection: close`), then `Db::close`, which syncs the WAL and releases the lock. A
-//! second signal exits at once.
+//! Shutdown on SIGINT or SIGTERM: stop accepting, answer the requests in flight (with
+//! `Connection: close`; tiny_http counts a request from its first byte, so one whose body
+//! is still arriving is waited for), then `Db::close`, which syncs the WAL and releases the
+//! lock. A request sent on a kept-alive connection after that gets a 503. A second signal
+//! exits at once.
 
 pub(crate) mod auth;
 mod http;
 pub(crate) mod log;
 mod metrics;
 mod routes;
+mod stream;
 
+use std::io::Write;
 use std::net::{SocketAddr, TcpListener};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::Path;
@@ -24,13 +44,13 @@ use std::sync::{Arc, OnceLock};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, anyhow};
+use anyhow::{Context, anyhow, bail};
 use clap::Args;
 use signal_hook::consts::{SIGINT, SIGTERM};
 use tiny_http::Request;
 
-use self::http::{BodyLimits, HttpError};
-use self::log::{debug, error, info, warning};
+use self::http::HttpError;
+use self::log::{error, info, warning};
 
 #[derive(Args, Debug)]
 #[command(
@@ -42,11 +62,12 @@ use self::log::{debug, error, info, warning};
                   SIGINT or SIGTERM shuts down gracefully; a second one exits at once."
 )]
 pub struct ServeArgs {
-    /// Address to listen on; port 0 picks a free port (the log says which).
+    /// Address to listen on; port 0 picks a free port (printed on stdout).
     #[arg(long, value_name = "HOST:PORT", default_value = "127.0.0.1:8080")]
     pub addr: String,
 
-    /// Worker threads answering requests [default: the number of cores, at least 2].
+    /// Requests answered at once (the rest wait their turn) [default: the number of cores,
+    /// at least 2].
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
     pub threads: Option<u16>,
 
@@ -63,12 +84,17 @@ pub struct ServeArgs {
     #[arg(long, value_name = "BYTES", default_value_t = 16 << 20)]
     pub max_body: usize,
 
-    /// Seconds a connection may stay silent (idle between requests, or stalled mid-request)
-    /// and a client may take to accept a reply, before it is dropped.
+    /// Connections served at once; beyond, a new connection gets 503 and is closed.
+    #[arg(long, value_name = "N", default_value_t = 1024, value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_connections: u64,
+
+    /// Seconds a connection may stay idle between requests, a request head may take to
+    /// arrive, and any one read or write may wait.
     #[arg(long, value_name = "SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
     pub timeout: u64,
 
-    /// Seconds a request body may take to arrive in full, however steadily it trickles.
+    /// Seconds a request body may take to arrive in full, and a reply to be taken in full,
+    /// however steadily the client trickles.
     #[arg(long, value_name = "SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
     pub body_timeout: u64,
 
@@ -77,14 +103,14 @@ pub struct ServeArgs {
     pub shutdown_timeout: u64,
 }
 
-/// What the workers share.
+/// What the requests share.
 pub struct State {
     pub db: lsmdb::Db,
     pub token: Option<auth::Token>,
-    pub metrics: metrics::Metrics,
-    pub body_limits: BodyLimits,
+    /// Shared with the connections' threads, which count the requests they refuse.
+    pub metrics: Arc<metrics::Metrics>,
     /// Set on the first signal to when shutdown gives up waiting: from then on replies say
-    /// `Connection: close` and idle workers leave.
+    /// `Connection: close`.
     pub stop_by: OnceLock<Instant>,
 }
 
@@ -97,6 +123,8 @@ pub fn run(
     open: impl FnOnce() -> anyhow::Result<lsmdb::Db>,
 ) -> anyhow::Result<u8> {
     log::init();
+    // Whichever way this returns, the lines logged so far go out first.
+    let _flush = FlushOnReturn;
     let token = match args.token.as_deref() {
         Some(t) => Some(auth::Token::new(t).map_err(|e| anyhow!("--token: {e}"))?),
         None => None,
@@ -110,11 +138,13 @@ pub fn run(
         TcpListener::bind(&args.addr).with_context(|| format!("cannot listen on {}", args.addr))?;
     let running = start(db, listener, args, token)?;
     let local = running.local;
+    // Whatever LOG_LEVEL hides, the address (and the port `:0` picked) is always told.
+    let _ = writeln!(std::io::stdout(), "listening on http://{local}");
     info!(
         "lsmdb {} serving {} on http://{local} ({} threads, auth {})",
         env!("CARGO_PKG_VERSION"),
         dir.display(),
-        running.workers.len(),
+        running.threads,
         if running.state.token.is_some() {
             "on"
         } else {
@@ -138,15 +168,15 @@ pub fn run(
     Ok(0)
 }
 
-/// A server whose workers answer requests until `shutdown`.
+/// A server answering requests until `shutdown`.
 pub struct Running {
     pub local: SocketAddr,
-    server: Arc<tiny_http::Server>,
+    server: tiny_http::Server,
     state: Arc<State>,
-    workers: Vec<thread::JoinHandle<()>>,
+    threads: usize,
 }
 
-/// Starts `args.threads` workers answering on `listener` over `db`.
+/// Starts answering on `listener` over `db`, `args.threads` requests at a time.
 pub fn start(
     db: lsmdb::Db,
     listener: TcpListener,
@@ -156,58 +186,87 @@ pub fn start(
     let local = listener
         .local_addr()
         .context("cannot read the listening address")?;
-    let timeout = Some(Duration::from_secs(args.timeout));
-    let config = tiny_http::ConnectionConfig {
-        read_timeout: timeout,
-        write_timeout: timeout,
-    };
-    let server = tiny_http::Server::from_listener_with_config(listener, config)
-        .map_err(|e| anyhow!("cannot start the HTTP server on {local}: {e}"))?;
-    let server = Arc::new(server);
-
     let threads = args.threads.map_or_else(default_threads, usize::from);
+    let metrics = Arc::new(metrics::Metrics::default());
     let state = Arc::new(State {
         db,
         token,
-        metrics: metrics::Metrics::default(),
-        body_limits: BodyLimits {
-            max_bytes: args.max_body,
-            deadline: Duration::from_secs(args.body_timeout),
-        },
+        metrics: Arc::clone(&metrics),
         stop_by: OnceLock::new(),
     });
-    let workers = (0..threads)
-        .map(|i| {
-            let (server, state) = (Arc::clone(&server), Arc::clone(&state));
-            thread::Builder::new()
-                .name(format!("lsmdb-http-{i}"))
-                .spawn(move || worker(&server, &state))
-                .context("cannot start a worker thread")
-        })
-        .collect::<anyhow::Result<Vec<_>>>()?;
+    // Connections hold the handler as long as they live, so it holds the state weakly:
+    // shutdown takes the database back once the requests in flight are answered.
+    let handler = {
+        let state = Arc::downgrade(&state);
+        move |request: Request| match state.upgrade() {
+            Some(state) => answer(&state, request),
+            None => closing(request),
+        }
+    };
+    let timeout = Duration::from_secs(args.timeout);
+    let body_timeout = Duration::from_secs(args.body_timeout);
+    let config = tiny_http::ConnectionConfig {
+        idle_timeout: timeout,
+        head_timeout: timeout,
+        body_timeout,
+        reply_timeout: body_timeout,
+        max_body: args.max_body,
+        max_connections: usize::try_from(args.max_connections).unwrap_or(usize::MAX),
+        server_header: http::SERVER.into(),
+        on_event: Some(Arc::new(move |event: &tiny_http::Event<'_>| {
+            observe(&metrics, event)
+        })),
+        handler: Some(Arc::new(handler)),
+        handler_slots: threads,
+    };
+    log::start_flusher();
+    let server = tiny_http::Server::from_listener_with_config(listener, config)
+        .map_err(|e| anyhow!("cannot start the HTTP server on {local}: {e}"))?;
     Ok(Running {
         local,
         server,
         state,
-        workers,
+        threads,
     })
 }
 
 impl Running {
-    /// Stops accepting, answers what is queued or in flight (giving up after `grace`), then
-    /// closes the database: its WAL synced, its lock released.
+    /// Stops accepting, waits for the requests in flight (with `Connection: close` on their
+    /// replies), giving up after `grace`, then closes the database: its WAL synced, its
+    /// lock released.
     pub fn shutdown(self, grace: Duration) -> anyhow::Result<()> {
         self.server.stop_accepting();
-        let _ = self.state.stop_by.set(Instant::now() + grace);
-        for w in self.workers {
-            if w.join().is_err() {
-                error!("a worker thread panicked");
-            }
+        let deadline = Instant::now() + grace;
+        let _ = self.state.stop_by.set(deadline);
+        while self.server.requests_in_progress() > 0 && Instant::now() < deadline {
+            thread::sleep(Duration::from_millis(10));
         }
-        drop(self.server);
-        let state = Arc::into_inner(self.state)
-            .ok_or_else(|| anyhow!("a worker still holds the database"))?;
+        let mut state = self.state;
+        // A request a kept-alive connection sent meanwhile holds the state until answered.
+        let state = loop {
+            match Arc::try_unwrap(state) {
+                Ok(state) => break state,
+                Err(held) if Instant::now() < deadline => {
+                    state = held;
+                    thread::sleep(Duration::from_millis(10));
+                }
+                Err(_) => bail!("--shutdown-timeout is up and a request still holds the database"),
+            }
+        };
+        let unanswered = self.server.requests_in_progress();
+        if unanswered > 0 {
+            warning!("--shutdown-timeout is up; {unanswered} requests in progress go unanswered");
+        }
         state.db.close().context("closing the database failed")
+    }
+}
+
+/// Writes out the buffered log lines when dropped.
+struct FlushOnReturn;
+
+impl Drop for FlushOnReturn {
+    fn drop(&mut self) {
+        log::flush_buffered();
     }
 }
 
@@ -225,40 +284,6 @@ fn default_threads() -> usize {
     thread::available_parallelism().map_or(2, |n| n.get().max(2))
 }
 
-/// Takes requests until shutdown, then answers what is still queued and leaves once the queue
-/// has been quiet for a moment, or when `--shutdown-timeout` is up (clients that ignore
-/// `Connection: close` and keep sending would otherwise hold the shutdown forever).
-fn worker(server: &tiny_http::Server, state: &State) {
-    log::buffer_this_thread();
-    let mut flushed = Instant::now();
-    loop {
-        let stop_by = state.stop_by.get();
-        if stop_by.is_some_and(|t| Instant::now() >= *t) {
-            warning!("--shutdown-timeout is up; requests still queued go unanswered");
-            break;
-        }
-        let next = match server.try_recv() {
-            Ok(Some(request)) => Ok(Some(request)),
-            // Out of work: a good moment to write the log lines collected so far, unless
-            // that was done a moment ago (one client at a time would cost a write each).
-            _ => {
-                if flushed.elapsed() >= Duration::from_millis(50) {
-                    log::flush_buffered();
-                    flushed = Instant::now();
-                }
-                server.recv_timeout(Duration::from_millis(100))
-            }
-        };
-        match next {
-            Ok(Some(request)) => answer(state, request),
-            Ok(None) if stop_by.is_some() => break,
-            Ok(None) => {}
-            Err(e) => error!("receiving a request failed: {e}"),
-        }
-    }
-    log::flush_buffered();
-}
-
 fn answer(state: &State, mut request: Request) {
     let started = Instant::now();
     let method = metrics::method_label(request.method());
@@ -272,7 +297,7 @@ fn answer(state: &State, mut request: Request) {
     if state.stop_by.get().is_some() {
         reply = reply.with_header("Connection", "close");
     }
-    let (status, len) = (reply.status, reply.body_len());
+    let (status, len) = (reply.status, BodyLen(reply.body_len()));
     if status >= 500 {
         error!("{} {} -> {status}", method, request.url());
     }
@@ -280,35 +305,99 @@ fn answer(state: &State, mut request: Request) {
     // includes its request.
     let took = started.elapsed();
     state.metrics.record(method, route.label(), status, took);
-    // The request line is only formatted if it is logged.
-    let line = RequestLine(&request);
-    let line = if log::enabled(log::Level::Info) {
-        line.to_string()
-    } else {
-        String::new()
-    };
-    if let Err(e) = request.respond(reply.into_response()) {
-        debug!("{line}: writing the reply failed: {e}");
+    let response = reply.into_response();
+    if !log::enabled(log::Level::Info) {
+        let _ = request.respond(response);
+        return;
     }
-    info!("{line} {status} {len} {:.3}ms", took.as_secs_f64() * 1e3);
+    // Logged once the reply is written, off the time the client waits.
+    let line = RequestLine::of(&request);
+    request.respond_then(response, move || {
+        info!("{line} {status} {len} {:.3}ms", took.as_secs_f64() * 1e3);
+    });
+}
+
+/// The answer once shutdown has taken the database back.
+fn closing(request: Request) {
+    let reply = HttpError::new(503, "the server is shutting down").into_reply();
+    let _ = request.respond(reply.with_header("Connection", "close").into_response());
+}
+
+/// Counts and logs what tiny_http did on its own: a request or connection it refused (a
+/// malformed or oversized head, a body too large or too slow, a connection over
+/// `--max-connections`), or a failure it went on after.
+fn observe(metrics: &metrics::Metrics, event: &tiny_http::Event<'_>) {
+    match event {
+        tiny_http::Event::Refused(r) => {
+            let method = r.method.map_or("UNKNOWN", metrics::method_label);
+            let route = r.path.map_or(routes::Route::Unknown, |p| {
+                routes::Route::from_path(p.split_once('?').map_or(p, |(path, _)| path))
+            });
+            metrics.record(method, route.label(), r.status, Duration::ZERO);
+            match (r.method, r.path, r.version) {
+                (Some(method), Some(url), Some(version)) => {
+                    let line = RequestLine {
+                        addr: r.remote_addr,
+                        method: method.clone(),
+                        url: url.to_string(),
+                        version: version.clone(),
+                    };
+                    info!("{line} {} {} -", r.status, r.body_bytes);
+                }
+                // The request line could not be read.
+                _ => {
+                    let addr = r.remote_addr.map_or("-".to_string(), |a| a.to_string());
+                    info!("{addr} \"-\" {} {} -", r.status, r.body_bytes);
+                }
+            }
+        }
+        tiny_http::Event::Error(message) => error!("{message}"),
+    }
+}
+
+/// A body length in the request log: `-` for a reply streamed without one.
+struct BodyLen(Option<usize>);
+
+impl std::fmt::Display for BodyLen {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            Some(n) => write!(f, "{n}"),
+            None => f.write_str("-"),
+        }
+    }
 }
 
 /// `ADDR "METHOD URL HTTP/V"`, as the request log shows a request.
-struct RequestLine<'a>(&'a Request);
+struct RequestLine {
+    addr: Option<SocketAddr>,
+    method: tiny_http::Method,
+    url: String,
+    version: tiny_http::HTTPVersion,
+}
 
-impl std::fmt::Display for RequestLine<'_> {
+impl RequestLine {
+    fn of(r: &Request) -> RequestLine {
+        RequestLine {
+            addr: r.remote_addr().copied(),
+            method: r.method().clone(),
+            url: r.url().to_string(),
+            version: r.http_version().clone(),
+        }
+    }
+}
+
+impl std::fmt::Display for RequestLine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let r = self.0;
-        match r.remote_addr() {
+        match self.addr {
             Some(a) => write!(f, "{a}")?,
             None => f.write_str("-")?,
         }
         write!(
             f,
             " \"{} {} HTTP/{}\"",
-            r.method(),
-            crate::format::escape(truncate(r.url().as_bytes(), 512)),
-            r.http_version()
+            self.method,
+            crate::format::escape(truncate(self.url.as_bytes(), 512)),
+            self.version
         )
     }
 }
