@@ -298,7 +298,7 @@ fn slow_clients_do_not_hold_up_the_others() {
         &["--threads", "4", "--timeout", "10", "--body-timeout", "10"],
     );
     // Clients stuck in their request heads or bodies, or trickling them, are held by their
-    // connections' own threads until the timeout, never by a worker (tests/http_abuse.rs
+    // connections' own threads until the timeout, never by a worker (tests/http/abuse.rs
     // pins that). None of them keeps the others from being answered meanwhile.
     let stuck: Vec<Conn> = (0..20)
         .map(|i| {

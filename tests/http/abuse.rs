@@ -5,8 +5,6 @@
 //!
 //! The peak memory checks read `VmHWM` from /proc, so they need Linux.
 
-mod common;
-#[path = "http_abuse/support.rs"]
 mod support;
 
 use std::io::{BufRead, BufReader, Write};
@@ -17,7 +15,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::http::{Conn, Server, encode};
+use crate::binary;
+use crate::binary::http::{Conn, Server, encode};
 use serde_json::json;
 use support::{MIB, p99, peak_rss, probe, start_with_few_threads, trickler};
 
@@ -275,7 +274,7 @@ fn database_of(dir: &std::path::Path, n: usize) -> Vec<(String, String)> {
     file.into_inner().unwrap().sync_all().unwrap();
     let db = dir.join("db");
     for args in [&["batch", tsv.to_str().unwrap()][..], &["compact"]] {
-        common::lsmdb(&db).args(args).assert().success();
+        binary::lsmdb(&db).args(args).assert().success();
     }
     std::fs::remove_file(tsv).unwrap();
     pairs
@@ -343,12 +342,12 @@ fn a_large_value_of_control_bytes_is_escaped_as_it_is_sent() {
     tsv.extend(std::iter::repeat_n(1u8, size));
     tsv.push(b'\n');
     let db = dir.path().join("db");
-    common::lsmdb(&db)
+    binary::lsmdb(&db)
         .args(["batch", "-"])
         .write_stdin(tsv)
         .assert()
         .success();
-    common::lsmdb(&db).arg("compact").assert().success();
+    binary::lsmdb(&db).arg("compact").assert().success();
     let server = Server::start(&db, &["--threads", "2"]);
     let reply = server.get("/keys?key=ctl");
     let (prefix, suffix) = (br#"{"key":"ctl","value":""#, br#""}"#);
@@ -478,7 +477,7 @@ fn refusals_are_counted_logged_and_signed_by_lsmdb() {
 #[test]
 fn a_quiet_server_still_says_where_it_listens() {
     let dir = tempfile::tempdir().unwrap();
-    let mut child = Command::new(common::lsmdb_path())
+    let mut child = Command::new(binary::lsmdb_path())
         .env_remove("LSMDB_TOKEN")
         .env("LOG_LEVEL", "WARNING")
         .arg("--db")

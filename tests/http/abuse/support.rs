@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-use super::common::http::Server;
+use crate::binary::http::Server;
 
 pub const MIB: u64 = 1 << 20;
 
@@ -112,10 +112,10 @@ pub fn start_with_few_threads(dir: &Path, spare: u64, args: &[&str]) -> Server {
         let mut cmd = match line.split_first() {
             Some((program, rest)) => {
                 let mut cmd = Command::new(program);
-                cmd.args(rest).arg(super::common::lsmdb_path());
+                cmd.args(rest).arg(crate::binary::lsmdb_path());
                 cmd
             }
-            None => Command::new(super::common::lsmdb_path()),
+            None => Command::new(crate::binary::lsmdb_path()),
         };
         cmd.env_remove("LSMDB_DIR")
             .env_remove("LSMDB_TOKEN")
