@@ -1,6 +1,8 @@
 //! The writer's open: recover the version set from the manifest, replay the WALs it does
 //! not cover, and remove what a crash left behind. Step by step:
-//! 1. take the lock; read CURRENT and replay the manifest;
+//! 1. take the lock; read CURRENT and replay the manifest; open every table it names (a
+//!    table missing, unreadable, of another size or damaged outside its data blocks fails
+//!    the open, naming each, before anything is written);
 //! 2. replay every WAL numbered at or above the manifest's log number, oldest first. Only
 //!    the newest WAL may end in a torn record (dropped); other damage fails the open;
 //! 3. if a single intact WAL was replayed and its memtable is not full, keep appending to
@@ -82,6 +84,7 @@ pub(crate) fn open_writer(dir: &Path, opts: Options) -> Result<Db> {
     let ctx = TableContext::new(Arc::clone(&fs), dir, opts.block_cache_bytes, true);
     let names = fs.list_dir(dir).ctx("list directory", dir)?;
     let (mut versions, log_number, mut last_seq) = recover_versions(dir, &ctx, &names)?;
+    versions.current().open_tables(dir)?;
     for n in filename::numbers(&names) {
         versions.numbers.mark_used(n);
     }

@@ -52,13 +52,22 @@ pub(crate) fn open_secondary(dir: &Path, opts: Options, holder: Option<Option<u3
             // filling it, and saw a half-written record before a whole one. Start over from
             // the manifest it now names; damage that is still there after every attempt is
             // real and reported.
-            Err(e) if (e.is_not_found() || e.is_corruption()) && !last => {}
+            Err(e) if may_be_the_writer_at_work(&e) && !last => {}
             Err(e) => return Err(e),
         }
         attempt += 1;
         std::thread::sleep(std::time::Duration::from_millis(
             (2 * attempt as u64).min(20),
         ));
+    }
+}
+
+/// Whether `e` may come from reading a file while the writer changed it: a file it removed
+/// (NotFound), or a record it was still writing (seen as damage).
+fn may_be_the_writer_at_work(e: &Error) -> bool {
+    match e {
+        Error::TablesUnusable { tables, .. } => tables.iter().all(may_be_the_writer_at_work),
+        e => e.is_not_found() || e.is_corruption(),
     }
 }
 
@@ -104,10 +113,7 @@ fn try_open_secondary(
     }
     // Open every table now, so a file deleted under us shows here (and we start over)
     // rather than in a later read.
-    let version = set.current();
-    for f in version.levels.iter().flatten() {
-        f.table()?;
-    }
+    set.current().open_tables(dir)?;
     if manifest_mark(fs.as_ref(), dir)? != mark {
         return Ok(None);
     }
