@@ -43,12 +43,7 @@ fn recover_versions(
             let fs = ctx.fs.as_ref();
             let has_data = names.iter().any(|n| match filename::parse(n) {
                 Some(FileType::Table(_)) => true,
-                Some(FileType::Wal(_)) => {
-                    let path = dir.join(n);
-                    fs.open_read(&path)
-                        .and_then(|f| f.len())
-                        .map_or(true, |len| len > HEADER_LEN as u64)
-                }
+                Some(FileType::Wal(_)) => wal_holds_data(fs, &dir.join(n)),
                 _ => false,
             });
             if has_data {
@@ -61,6 +56,13 @@ fn recover_versions(
             Ok((VersionSet::new_empty(dir, Arc::clone(ctx)), 0, 0))
         }
     }
+}
+
+/// Whether a WAL found without a CURRENT holds a record (not just a header, perhaps cut
+/// short, and the zeros reserved after it, whose length says nothing).
+fn wal_holds_data(fs: &dyn FileSystem, path: &Path) -> bool {
+    wal::read(fs, path, OnDamage::Skip, |_| Ok(()))
+        .map_or(true, |r| r.records > 0 || !r.damage.is_empty())
 }
 
 fn prepare_dir(dir: &Path, opts: &Options) -> Result<()> {
