@@ -305,3 +305,36 @@ fn health_turns_503_while_reads_of_a_table_fail_and_200_once_they_work() {
     assert_eq!(reply.status, 200, "{}", reply.text());
     assert_eq!(server.get("/health").status, 200);
 }
+
+/// Issue 13 finding 7: as a user who may not write the directory, `lsmdb shell` failed at
+/// start while `get`, `range` and `check` worked; and every I/O error printed its OS error
+/// twice ("Permission denied (os error 13): Permission denied (os error 13)").
+#[test]
+fn a_user_who_cannot_write_gets_a_read_only_shell_and_each_cause_once() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let db = dir.path().join("db");
+    lsmdb(&db).args(["put", "k", "v"]).assert().success();
+    let Some(mut put) = as_nobody(&db) else {
+        return;
+    };
+    let out = put.args(["put", "k", "w"]).assert().code(2);
+    let stderr = String::from_utf8_lossy(&out.get_output().stderr).to_string();
+    assert_eq!(stderr.matches("Permission denied").count(), 1, "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+
+    let out = as_nobody(&db)
+        .unwrap()
+        .arg("shell")
+        .write_stdin("get k\nput k w\nget k\n")
+        .assert()
+        .code(2);
+    let stdout = String::from_utf8_lossy(&out.get_output().stdout).to_string();
+    let stderr = String::from_utf8_lossy(&out.get_output().stderr).to_string();
+    assert_eq!(stdout, "v\nv\n", "{stderr}");
+    assert!(
+        stderr.contains("line 2") && stderr.contains("read-only"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("cannot write to"), "{stderr}");
+}

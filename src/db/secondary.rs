@@ -9,6 +9,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
+use super::inner::WhyReadOnly;
 use super::open::replay_wal;
 use super::{Db, DbInner, Mode};
 use crate::error::{Error, IoContext, Result};
@@ -24,7 +25,7 @@ use crate::version::{TableContext, VersionSet};
 /// every few milliseconds.
 const SECONDARY_ATTEMPTS: usize = 50;
 
-pub(crate) fn open_secondary(dir: &Path, opts: Options, holder: Option<Option<u32>>) -> Result<Db> {
+pub(crate) fn open_secondary(dir: &Path, opts: Options, why: Option<WhyReadOnly>) -> Result<Db> {
     opts.validate()?;
     if !opts.fs.exists(dir) {
         return Err(Error::InvalidArgument(format!(
@@ -35,7 +36,7 @@ pub(crate) fn open_secondary(dir: &Path, opts: Options, holder: Option<Option<u3
     let mut attempt = 0;
     loop {
         let last = attempt + 1 == SECONDARY_ATTEMPTS;
-        match try_open_secondary(dir, &opts, holder) {
+        match try_open_secondary(dir, &opts, why.clone()) {
             Ok(Some(db)) => return Ok(db),
             // The writer logged a version edit while we read: what we replayed may miss a
             // WAL it deleted after moving its data into a table our manifest did not name.
@@ -86,11 +87,7 @@ fn manifest_mark(fs: &dyn FileSystem, dir: &Path) -> Result<Option<(u64, u64)>> 
 
 /// One attempt at a consistent read-only open; `None` if the writer changed the manifest
 /// meanwhile.
-fn try_open_secondary(
-    dir: &Path,
-    opts: &Options,
-    holder: Option<Option<u32>>,
-) -> Result<Option<Db>> {
+fn try_open_secondary(dir: &Path, opts: &Options, why: Option<WhyReadOnly>) -> Result<Option<Db>> {
     let fs = Arc::clone(&opts.fs);
     let mark = manifest_mark(fs.as_ref(), dir)?;
     let ctx = TableContext::new(Arc::clone(&fs), dir, opts.block_cache_bytes, false);
@@ -120,7 +117,7 @@ fn try_open_secondary(
     Ok(Some(DbInner::assemble(
         dir,
         opts.clone(),
-        Mode::Secondary { holder },
+        Mode::Secondary { why },
         set,
         mem,
         last_seq,
