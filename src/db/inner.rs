@@ -147,9 +147,16 @@ impl DbInner {
 
     pub(crate) fn check_writable(&self) -> Result<()> {
         if let Mode::Secondary { why } = &self.mode {
-            let why = why
-                .as_ref()
-                .map_or(String::new(), |w| format!(" ({})", w.text()));
+            let why = match why {
+                Some(WhyReadOnly::Locked(Some(pid))) => {
+                    format!(" (another process, pid {pid}, holds the write lock)")
+                }
+                Some(WhyReadOnly::Locked(None)) => {
+                    " (another process holds the write lock)".to_string()
+                }
+                Some(WhyReadOnly::NoPermission(why)) => format!(" ({why})"),
+                None => String::new(),
+            };
             return Err(Error::ReadOnly(why));
         }
         if self.stopped_flag.load(Ordering::Acquire) {
