@@ -179,12 +179,15 @@ pub fn check_dir(dir: &Path, opts: &Options) -> Result<DirCheck> {
         // Whatever a writer was doing during the pass is done or gone by the next one;
         // damage on disk is still there.
         std::thread::sleep(std::time::Duration::from_millis(5 * pass));
-        let mut again = check_pass(dir, opts, writer)?;
-        let settled = again.keep_seen_in(&found);
-        found = again;
-        if settled {
+        let again = check_pass(dir, opts, writer)?;
+        let mut confirmed = again.clone();
+        let settled = confirmed.keep_seen_in(&found);
+        if settled || pass + 1 == CHECK_PASSES {
+            found = confirmed;
             break;
         }
+        // Something new turned up (perhaps behind what went away): see it twice too.
+        found = again;
     }
     if let Some(pid) = writer {
         found.notes.push(format!(

@@ -25,21 +25,11 @@ pub(super) struct FaultLog {
     pub(super) epoch: u64,
 }
 
-impl FaultLog {
-    fn check(&self, st: &State) -> io::Result<()> {
-        st.check_alive()?;
-        if st.epoch != self.epoch {
-            return Err(stale_error());
-        }
-        Ok(())
-    }
-}
-
 impl WritableFile for FaultLog {
     fn append(&self, data: &[u8]) -> io::Result<()> {
         let torn = {
             let mut st = self.state.lock();
-            self.check(&st)?;
+            st.check_handle(self.epoch)?;
             st.tick()?
         };
         if torn {
@@ -57,7 +47,7 @@ impl WritableFile for FaultLog {
     fn sync_data(&self) -> io::Result<()> {
         {
             let mut st = self.state.lock();
-            self.check(&st)?;
+            st.check_handle(self.epoch)?;
             if st.tick()? {
                 return Err(crash_error());
             }
@@ -101,7 +91,7 @@ impl LogBacking for FaultBacking {
 
     fn reserve(&self, from: u64, to: u64) -> io::Result<()> {
         let mut st = self.state.lock();
-        self.check(&st)?;
+        st.check_handle(self.epoch)?;
         // A full disk shows where the real one does: at the reservation, never at a copy
         // into the mapping.
         if let Some((target, left)) = &mut st.space
@@ -126,7 +116,7 @@ impl LogBacking for FaultBacking {
 
     fn sync_data(&self) -> io::Result<()> {
         let mut st = self.state.lock();
-        self.check(&st)?;
+        st.check_handle(self.epoch)?;
         if let Some(f) = st.files.get_mut(&self.id) {
             f.durable_len = f.len;
             f.durable_reserved = f.reserved;

@@ -54,7 +54,7 @@ mod tests;
 use crate::fs::LogOptions;
 use crate::fs::log_file::LogFile;
 use log::{FaultBacking, FaultLog};
-use model::{FileId, State, crash_error, stale_error};
+use model::{FileId, State, crash_error};
 
 /// The kinds of file a fault can target, told apart by file name.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -189,20 +189,10 @@ struct FaultWritable {
     file: File,
 }
 
-impl FaultWritable {
-    fn check(&self, st: &State) -> io::Result<()> {
-        st.check_alive()?;
-        if st.epoch != self.epoch {
-            return Err(stale_error());
-        }
-        Ok(())
-    }
-}
-
 impl WritableFile for FaultWritable {
     fn append(&self, data: &[u8]) -> io::Result<()> {
         let mut st = self.state.lock();
-        self.check(&st)?;
+        st.check_handle(self.epoch)?;
         if st.tick()? {
             // Torn write: the first half reaches the file.
             (&self.file).write_all(&data[..data.len() / 2])?;
@@ -227,7 +217,7 @@ impl WritableFile for FaultWritable {
 
     fn sync_data(&self) -> io::Result<()> {
         let mut st = self.state.lock();
-        self.check(&st)?;
+        st.check_handle(self.epoch)?;
         if st.tick()? {
             return Err(crash_error());
         }

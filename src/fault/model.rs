@@ -63,6 +63,16 @@ impl State {
         Ok(())
     }
 
+    /// Whether a handle opened in `epoch` may act: the process is alive, and no crash or
+    /// power cut came since the handle was opened.
+    pub(super) fn check_handle(&self, epoch: u64) -> io::Result<()> {
+        self.check_alive()?;
+        if self.epoch != epoch {
+            return Err(stale_error());
+        }
+        Ok(())
+    }
+
     /// Counts a mutating operation; true when it is the one chosen to crash.
     pub(super) fn tick(&mut self) -> io::Result<bool> {
         self.check_alive()?;
