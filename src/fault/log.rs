@@ -45,21 +45,9 @@ impl WritableFile for FaultLog {
     }
 
     fn sync_data(&self) -> io::Result<()> {
-        {
-            let mut st = self.state.lock();
-            st.check_handle(self.epoch)?;
-            if st.tick()? {
-                return Err(crash_error());
-            }
-            if st.sync_fails(Target::Wal) {
-                if let Some(f) = st.files.get_mut(&self.id)
-                    && f.len > f.durable_len
-                {
-                    f.lost.push((f.durable_len, f.len));
-                }
-                return Err(io::Error::from_raw_os_error(libc::EIO));
-            }
-        }
+        self.state
+            .lock()
+            .before_sync(self.epoch, self.id, Target::Wal)?;
         // Durable only if the log's own sync reaches the backing's.
         self.log.sync_data()
     }

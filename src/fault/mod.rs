@@ -217,18 +217,8 @@ impl WritableFile for FaultWritable {
 
     fn sync_data(&self) -> io::Result<()> {
         let mut st = self.state.lock();
-        st.check_handle(self.epoch)?;
-        if st.tick()? {
-            return Err(crash_error());
-        }
-        let fails = st.sync_fails(self.target);
+        st.before_sync(self.epoch, self.id, self.target)?;
         if let Some(f) = st.files.get_mut(&self.id) {
-            if fails {
-                if f.len > f.durable_len {
-                    f.lost.push((f.durable_len, f.len));
-                }
-                return Err(io::Error::from_raw_os_error(libc::EIO));
-            }
             f.durable_len = f.len;
         }
         Ok(())

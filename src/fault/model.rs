@@ -73,6 +73,26 @@ impl State {
         Ok(())
     }
 
+    /// The faults a sync of file `id` (of kind `target`) through a handle from `epoch` may
+    /// meet before it makes anything durable: a dead handle, the chosen crash, or a failed
+    /// sync, which loses the bytes it should have written (they read as zeros after a power
+    /// cut, even if a later sync succeeds).
+    pub(super) fn before_sync(&mut self, epoch: u64, id: FileId, target: Target) -> io::Result<()> {
+        self.check_handle(epoch)?;
+        if self.tick()? {
+            return Err(crash_error());
+        }
+        if self.sync_fails(target) {
+            if let Some(f) = self.files.get_mut(&id)
+                && f.len > f.durable_len
+            {
+                f.lost.push((f.durable_len, f.len));
+            }
+            return Err(io::Error::from_raw_os_error(libc::EIO));
+        }
+        Ok(())
+    }
+
     /// Counts a mutating operation; true when it is the one chosen to crash.
     pub(super) fn tick(&mut self) -> io::Result<bool> {
         self.check_alive()?;
