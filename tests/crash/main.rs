@@ -17,9 +17,11 @@ mod binary;
 mod crash_harness;
 
 mod batch_atomic;
+mod check_beside_writer;
 mod check_repair;
 mod kill9_acked;
 mod lock_two_writers;
+mod operator_mistakes;
 mod recovery_time_bounded;
 mod stress_expected_state;
 mod wal_corruption_failfast;

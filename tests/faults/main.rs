@@ -10,10 +10,12 @@
 #[path = "../crash_harness/mod.rs"]
 mod crash_harness;
 
+mod background_errors_logged;
 mod enospc;
 mod fsync_error_is_fatal;
 mod point_matrix;
 mod power_loss;
+mod production_wal;
 mod recovery_crash_first_open;
 mod recovery_crash_torn_wal;
 mod sst_bitflip_never_served;

@@ -62,11 +62,15 @@ thread_local! {
 }
 
 /// Reads `LOG_LEVEL` once; an unknown value is reported and INFO used, so a typo never stops
-/// the server from starting.
+/// the server from starting. The library's own lines (a background compaction out of space
+/// and its recovery, writes stopped) come through the `log` crate into this log.
 pub fn init() {
     let raw = std::env::var("LOG_LEVEL").ok();
     let level = raw.as_deref().map_or(Some(Level::Info), Level::parse);
     let _ = THRESHOLD.set(level.unwrap_or(Level::Info));
+    if ::log::set_logger(&LIBRARY).is_ok() {
+        ::log::set_max_level(::log::LevelFilter::Debug);
+    }
     if level.is_none() {
         log(
             Level::Warning,
@@ -76,6 +80,36 @@ pub fn init() {
             ),
         );
     }
+}
+
+/// Forwards the library's `log` records (target `lsmdb`) to this log, in its format.
+struct LibraryLog;
+
+static LIBRARY: LibraryLog = LibraryLog;
+
+impl LibraryLog {
+    fn level(level: ::log::Level) -> Level {
+        match level {
+            ::log::Level::Error => Level::Error,
+            ::log::Level::Warn => Level::Warning,
+            ::log::Level::Info => Level::Info,
+            ::log::Level::Debug | ::log::Level::Trace => Level::Debug,
+        }
+    }
+}
+
+impl ::log::Log for LibraryLog {
+    fn enabled(&self, metadata: &::log::Metadata<'_>) -> bool {
+        metadata.target().starts_with("lsmdb") && enabled(Self::level(metadata.level()))
+    }
+
+    fn log(&self, record: &::log::Record<'_>) {
+        if self.enabled(record.metadata()) {
+            log(Self::level(record.level()), *record.args());
+        }
+    }
+
+    fn flush(&self) {}
 }
 
 pub fn enabled(level: Level) -> bool {

@@ -189,9 +189,12 @@ fn batch(state: &State, body: Vec<u8>) -> Result<Reply, HttpError> {
     ))
 }
 
-/// 200 while the engine takes writes; 503 with the reason once a failure has stopped them.
+/// 200 while the engine takes writes and serves reads; 503 with the reason once a failure
+/// has stopped writes, or while reads of a table fail for a reason that is not the client's
+/// (the table unreadable or damaged).
 fn health(state: &State) -> Reply {
-    match state.db.stats().writes_stopped {
+    let stats = state.db.stats();
+    match stats.writes_stopped.or(stats.reads_failing) {
         None => Reply::json(200, &json!({"health": "true"})),
         Some(reason) => Reply::json(503, &json!({"health": "false", "error": reason})),
     }

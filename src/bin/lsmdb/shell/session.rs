@@ -71,10 +71,11 @@ impl Session {
         if !self.db.is_read_only() {
             return None;
         }
-        Some(match self.db.lock_holder() {
-            Some(pid) => format!("process {pid} holds the write lock"),
-            None => "another process holds the write lock".to_string(),
-        })
+        Some(
+            self.db
+                .read_only_reason()
+                .unwrap_or_else(|| "another process holds the write lock".to_string()),
+        )
     }
 
     pub fn execute(&mut self, command: Command, input: &mut dyn Input) -> Result<Flow, Failure> {
