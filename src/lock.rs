@@ -15,14 +15,31 @@
 //!
 //! A file system that cannot `flock` a directory (NFS emulates `flock` with byte-range locks,
 //! which need a descriptor open for writing) falls back to `LOCK` alone, as older lsmdb did.
+//!
+//! A `flock` belongs to the open file, not to the process: a child forked by any thread of
+//! this process holds copies of the lock's descriptors until it calls `exec` (which closes
+//! them, as std opens every file close-on-exec). A database closed and reopened at that
+//! moment would find its own old lock still held. So when the kernel names this process as
+//! the holder of a lock that no open database of this process holds (`HELD`), the lock is
+//! tried again for up to [`INHERITED_LOCK_WAIT`] before the refusal; a lock that another
+//! open database of this process holds is refused at once, as any other holder's is.
 
 use std::fs::{File, OpenOptions, TryLockError};
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt};
 use std::path::Path;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use crate::error::{Error, IoContext, Result};
 use crate::filename;
+
+/// How long a lock this process's own forked children may still hold copies of is waited
+/// for: a child holds them only from its fork to its exec.
+pub(crate) const INHERITED_LOCK_WAIT: Duration = Duration::from_secs(2);
+
+/// The directories (device, inode) whose lock an open database of this process holds.
+static HELD: Mutex<Vec<(u64, u64)>> = Mutex::new(Vec::new());
 
 /// Holds the lock until dropped.
 #[derive(Debug)]
@@ -30,6 +47,45 @@ pub(crate) struct DirLock {
     /// `None` where the file system cannot lock a directory.
     _dir: Option<File>,
     _file: File,
+    /// The directory's (device, inode), registered in `HELD` while this lock lives.
+    id: (u64, u64),
+}
+
+impl Drop for DirLock {
+    fn drop(&mut self) {
+        let mut held = HELD.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(at) = held.iter().position(|id| *id == self.id) {
+            held.swap_remove(at);
+        }
+    }
+}
+
+/// `file.try_lock()`, tried again for up to [`INHERITED_LOCK_WAIT`] while the lock's holder
+/// is this very process but no open database of it (`dir_id` not in `HELD`): then the holder
+/// is a copy of a descriptor closed here, in a child between its fork and its exec.
+fn try_lock_past_inherited(
+    file: &File,
+    dir_id: (u64, u64),
+    holder: impl Fn() -> Option<u32>,
+) -> std::result::Result<(), TryLockError> {
+    let give_up = Instant::now() + INHERITED_LOCK_WAIT;
+    let mut pause = Duration::from_millis(1);
+    loop {
+        match file.try_lock() {
+            Err(TryLockError::WouldBlock)
+                if Instant::now() < give_up
+                    && holder() == Some(std::process::id())
+                    && !HELD
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .contains(&dir_id) =>
+            {
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(Duration::from_millis(20));
+            }
+            other => return other,
+        }
+    }
 }
 
 impl DirLock {
@@ -37,7 +93,9 @@ impl DirLock {
     pub(crate) fn acquire(dir: &Path) -> Result<DirLock> {
         let path = filename::lock_path(dir);
         let dir_file = File::open(dir).ctx("open directory", dir)?;
-        let dir_lock = match dir_file.try_lock() {
+        let meta = dir_file.metadata().ctx("stat directory", dir)?;
+        let id = (meta.dev(), meta.ino());
+        let dir_lock = match try_lock_past_inherited(&dir_file, id, || flock_holder(id.0, id.1)) {
             Ok(()) => Some(dir_file),
             Err(TryLockError::WouldBlock) => {
                 return Err(Error::Locked {
@@ -49,7 +107,11 @@ impl DirLock {
             Err(TryLockError::Error(e)) => return Err(Error::io("lock directory", dir, e)),
         };
         let mut file = open_lock_file(&path)?;
-        match file.try_lock() {
+        let lock_file_id = file
+            .metadata()
+            .map(|m| (m.dev(), m.ino()))
+            .ctx("stat lock file", &path)?;
+        match try_lock_past_inherited(&file, id, || flock_holder(lock_file_id.0, lock_file_id.1)) {
             Ok(()) => {}
             Err(TryLockError::WouldBlock) => {
                 return Err(Error::Locked {
@@ -62,9 +124,11 @@ impl DirLock {
         file.set_len(0).ctx("truncate lock file", &path)?;
         file.seek(SeekFrom::Start(0)).ctx("seek lock file", &path)?;
         writeln!(file, "{}", std::process::id()).ctx("write lock file", &path)?;
+        HELD.lock().unwrap_or_else(|e| e.into_inner()).push(id);
         Ok(DirLock {
             _dir: dir_lock,
             _file: file,
+            id,
         })
     }
 }
@@ -214,6 +278,43 @@ mod tests {
         }
         drop(held);
         DirLock::acquire(dir.path()).unwrap();
+    }
+
+    /// A child forked by another thread holds copies of the lock's descriptors until its
+    /// exec; a reopen in that window was refused as if another writer held the directory.
+    #[test]
+    fn a_lock_held_only_by_an_inherited_copy_is_waited_for() {
+        let dir = tempfile::tempdir().unwrap();
+        let held = DirLock::acquire(dir.path()).unwrap();
+        // What a fork leaves behind: more descriptors of the same open files.
+        let copies: Vec<File> = [held._dir.as_ref().unwrap(), &held._file]
+            .into_iter()
+            .map(|f| f.try_clone().unwrap())
+            .collect();
+        drop(held);
+        let exec = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(200));
+            drop(copies);
+        });
+        let started = Instant::now();
+        let reopened = DirLock::acquire(dir.path());
+        exec.join().unwrap();
+        assert!(reopened.is_ok(), "{reopened:?}");
+        assert!(started.elapsed() >= Duration::from_millis(150));
+    }
+
+    #[test]
+    fn a_lock_no_copy_lets_go_of_is_refused_after_the_wait() {
+        let dir = tempfile::tempdir().unwrap();
+        let held = DirLock::acquire(dir.path()).unwrap();
+        let _copy = held._dir.as_ref().unwrap().try_clone().unwrap();
+        drop(held);
+        match DirLock::acquire(dir.path()) {
+            Err(Error::Locked { holder_pid, .. }) => {
+                assert_eq!(holder_pid, Some(std::process::id()))
+            }
+            other => panic!("expected Locked, got {other:?}"),
+        }
     }
 
     #[test]

@@ -72,7 +72,6 @@ fn after_len(dir: &Path) -> usize {
 }
 
 fn checks_beside_a_busy_writer(runs: usize) {
-    let _turn = crate::one_at_a_time();
     let dir = tempfile::tempdir().unwrap();
     let mut writer = spawn_writer(dir.path());
     // Let it build a tree with a few levels first.

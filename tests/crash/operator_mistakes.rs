@@ -33,7 +33,6 @@ fn files_with_suffix(dir: &Path, suffix: &str) -> Vec<PathBuf> {
 
 #[test]
 fn a_deleted_lock_lets_no_second_writer_in_and_loses_no_acknowledged_write() {
-    let _turn = crate::one_at_a_time();
     let dir = tempfile::tempdir().unwrap();
     let mut server = Server::start(dir.path(), &[]);
     assert_eq!(server.put_json("a", "1").status, 200);
@@ -74,7 +73,6 @@ fn a_deleted_lock_lets_no_second_writer_in_and_loses_no_acknowledged_write() {
 
 #[test]
 fn a_lock_that_is_a_symlink_or_a_fifo_is_refused_and_left_alone() {
-    let _turn = crate::one_at_a_time();
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("db");
     lsmdb(&db).args(["put", "k", "v"]).assert().success();
@@ -162,7 +160,6 @@ fn database_with_a_table_nobody_may_read(dir: &Path) -> PathBuf {
 
 #[test]
 fn a_table_without_read_permission_is_unreadable_not_corrupt_and_repair_drops_nothing() {
-    let _turn = crate::one_at_a_time();
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("db");
     let table = database_with_a_table_nobody_may_read(dir.path());
@@ -224,7 +221,6 @@ fn database_of_three_tables(dir: &Path) -> Vec<PathBuf> {
 
 #[test]
 fn an_open_with_a_table_missing_or_cut_short_fails_naming_each() {
-    let _turn = crate::one_at_a_time();
     let dir = tempfile::tempdir().unwrap();
     let tables = database_of_three_tables(dir.path());
     std::fs::remove_file(&tables[0]).unwrap();
@@ -280,7 +276,6 @@ fn an_open_with_a_table_missing_or_cut_short_fails_naming_each() {
 
 #[test]
 fn health_turns_503_while_reads_of_a_table_fail_and_200_once_they_work() {
-    let _turn = crate::one_at_a_time();
     let dir = tempfile::tempdir().unwrap();
     let tables = database_of_three_tables(dir.path());
     let server = Server::start(dir.path(), &[]);
@@ -316,7 +311,6 @@ fn health_turns_503_while_reads_of_a_table_fail_and_200_once_they_work() {
 /// twice ("Permission denied (os error 13): Permission denied (os error 13)").
 #[test]
 fn a_user_who_cannot_write_gets_a_read_only_shell_and_each_cause_once() {
-    let _turn = crate::one_at_a_time();
     let dir = tempfile::tempdir().unwrap();
     std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
     let db = dir.path().join("db");

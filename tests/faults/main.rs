@@ -2,10 +2,7 @@
 //! crashes at every file operation and power cuts, a full disk, failed syncs, flipped bits
 //! and torn WALs, each followed by a reopen that must keep every acknowledged write.
 //!
-//! These tests reopen a database the moment they close it, so none of them spawns a
-//! process and none shares this binary with a test that does: a child holds copies of the
-//! parent's descriptors, the LOCK file's among them, from the fork until its exec, and a
-//! reopen in that window fails as if another writer held the directory.
+//! None of them spawns a process: the process tests are in tests/crash/.
 
 #[path = "../crash_harness/mod.rs"]
 mod crash_harness;
