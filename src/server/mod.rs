@@ -1,16 +1,20 @@
-//! `lsmdb serve`: the seed's HTTP API over one engine, on a blocking tiny_http server.
+//! The HTTP API over one engine (feature `server`): the seed's routes, kept exactly (paths,
+//! methods, JSON shapes), plus `/health`, `/stats` and `/metrics`, on a blocking tiny_http
+//! server. `lsmdb serve` is a command line over [`start`]; a program embedding lsmdb can
+//! serve its own [`Db`](crate::Db) the same way (the crate's front page has an example).
 //!
 //! Who does what, so that no client can hold what others need (vendor/tiny_http/PATCHES.md
 //! has the patches that make it so, and why):
-//! - Each connection has a thread of its own (up to `--max-connections`; beyond, or when no
-//!   thread can be started, a new connection gets a 503 and is closed). That thread does all
-//!   of the connection's socket I/O, each part under a total deadline however steadily the
-//!   client trickles: it waits `--timeout` for a request, reads the head within `--timeout`
-//!   and the whole body (at most `--max-body`) within `--body-timeout`. Then it answers the
-//!   complete request in one of `--threads` slots, and writes the reply within
-//!   `--body-timeout` after giving the slot back. Only then does it read the next request:
-//!   one request per connection is in the server at a time, whatever a client pipelines.
-//! - So at most `--threads` requests do the database's work at once (but for the rest of a
+//! - Each connection has a thread of its own (up to [`Config::max_connections`]; beyond, or
+//!   when no thread can be started, a new connection gets a 503 and is closed). That thread
+//!   does all of the connection's socket I/O, each part under a total deadline however
+//!   steadily the client trickles: it waits [`Config::timeout`] for a request, reads the head
+//!   within `timeout` and the whole body (at most [`Config::max_body`]) within
+//!   [`Config::body_timeout`]. Then it answers the complete request in one of
+//!   [`Config::threads`] slots, and writes the reply within `body_timeout` after giving the
+//!   slot back. Only then does it read the next request: one request per connection is in
+//!   the server at a time, whatever a client pipelines.
+//! - So at most `threads` requests do the database's work at once (but for the rest of a
 //!   streamed reply, below), and a slot is never held while waiting on a client: a slow or
 //!   hostile client holds its own connection's thread, until a deadline, and nothing else.
 //!   The slots replace worker threads that took requests from a queue: with them each
@@ -22,175 +26,73 @@
 //!   at the client's pace (`stream.rs`). So memory per connection is bounded by one
 //!   request's body and a piece of a reply.
 //!
-//! Shutdown on SIGINT or SIGTERM: stop accepting, answer the requests in flight (with
+//! [`Running::shutdown`]: stop accepting, answer the requests in flight (with
 //! `Connection: close`; tiny_http counts a request from its first byte, so one whose body
 //! is still arriving is waited for), then `Db::close`, which syncs the WAL and releases the
-//! lock. A request sent on a kept-alive connection after that gets a 503. A second signal
-//! exits at once.
+//! lock. A request sent on a kept-alive connection after that gets a 503. (Which signal
+//! starts it is the embedding program's business: `lsmdb serve` takes SIGINT and SIGTERM.)
+//!
+//! Every request and every failure is logged to stderr ([`log`], filtered by env
+//! `LOG_LEVEL`).
+//!
+//! Modules: `routes` (what each route does), `http` (what they share: replies, errors, query
+//! strings, bodies), [`json`], `stream` (replies made as sent), `auth`, `metrics`, [`log`].
 
-pub(crate) mod auth;
+mod auth;
+mod config;
+mod error;
 mod http;
-pub(crate) mod log;
+pub mod json;
+pub mod log;
 mod metrics;
 mod routes;
 mod stream;
 
-use std::io::Write;
 use std::net::{SocketAddr, TcpListener};
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::path::Path;
-use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, OnceLock};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, anyhow, bail};
-use clap::Args;
-use signal_hook::consts::{SIGINT, SIGTERM};
 use tiny_http::Request;
 
+pub use self::auth::Token;
+pub use self::config::Config;
+pub use self::error::Error;
 use self::http::HttpError;
 use self::log::{error, info, warning};
 
-#[derive(Args, Debug)]
-#[command(
-    about = "Serve the HTTP API (the seed's routes, /health, /stats, /metrics)",
-    after_help = "Examples:\n  lsmdb serve                                # 127.0.0.1:8080, directory ./data\n  \
-                  lsmdb --db /var/lib/lsmdb serve --addr 0.0.0.0:8080 --token \"$TOKEN\"\n  \
-                  curl 'http://127.0.0.1:8080/keys?key=user:1'\n\n\
-                  Logs go to stderr; env LOG_LEVEL picks DEBUG, INFO (default), WARNING or ERROR.\n\
-                  SIGINT or SIGTERM shuts down gracefully; a second one exits at once."
-)]
-pub struct ServeArgs {
-    /// Address to listen on; port 0 picks a free port (printed on stdout).
-    #[arg(long, value_name = "HOST:PORT", default_value = "127.0.0.1:8080")]
-    pub addr: String,
-
-    /// Requests answered at once (the rest wait their turn) [default: the number of cores,
-    /// at least 2].
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
-    pub threads: Option<u16>,
-
-    /// Require "Authorization: Bearer <TOKEN>" on every route but /health.
-    #[arg(
-        long,
-        env = "LSMDB_TOKEN",
-        value_name = "TOKEN",
-        hide_env_values = true
-    )]
-    pub token: Option<String>,
-
-    /// Largest request body accepted; larger ones get 413.
-    #[arg(long, value_name = "BYTES", default_value_t = 16 << 20)]
-    pub max_body: usize,
-
-    /// Connections served at once; beyond, a new connection gets 503 and is closed.
-    #[arg(long, value_name = "N", default_value_t = 1024, value_parser = clap::value_parser!(u64).range(1..))]
-    pub max_connections: u64,
-
-    /// Seconds a connection may stay idle between requests, a request head may take to
-    /// arrive, and any one read or write may wait.
-    #[arg(long, value_name = "SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
-    pub timeout: u64,
-
-    /// Seconds a request body may take to arrive in full, and a reply to be taken in full,
-    /// however steadily the client trickles.
-    #[arg(long, value_name = "SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
-    pub body_timeout: u64,
-
-    /// Seconds to finish in-flight requests on shutdown before closing anyway.
-    #[arg(long, value_name = "SECS", default_value_t = 10)]
-    pub shutdown_timeout: u64,
-}
-
 /// What the requests share.
-pub struct State {
-    pub db: lsmdb::Db,
-    pub token: Option<auth::Token>,
+struct State {
+    db: crate::Db,
+    token: Option<Token>,
     /// Shared with the connections' threads, which count the requests they refuse.
-    pub metrics: Arc<metrics::Metrics>,
-    /// Set on the first signal to when shutdown gives up waiting: from then on replies say
+    metrics: Arc<metrics::Metrics>,
+    /// Set when shutdown begins to when it gives up waiting: from then on replies say
     /// `Connection: close`.
-    pub stop_by: OnceLock<Instant>,
-}
-
-/// Serves the database that `open` opens, in directory `dir`, until SIGINT or SIGTERM.
-/// The binary's `main` passes `Cli::open_writer`; taking it as a closure keeps this module
-/// free of the CLI, so the HTTP fuzz target can compile it as it is.
-pub fn run(
-    args: &ServeArgs,
-    dir: &Path,
-    open: impl FnOnce() -> anyhow::Result<lsmdb::Db>,
-) -> anyhow::Result<u8> {
-    log::init();
-    // Whichever way this returns, the lines logged so far go out first.
-    let _flush = FlushOnReturn;
-    let token = match args.token.as_deref() {
-        Some(t) => Some(auth::Token::new(t).map_err(|e| anyhow!("--token: {e}"))?),
-        None => None,
-    };
-    // Installed first: a signal that comes while the database opens is handled once the
-    // server runs (a graceful stop at once) instead of killing the process mid-recovery.
-    let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM])
-        .context("cannot install the signal handlers")?;
-    let db = open()?;
-    let listener =
-        TcpListener::bind(&args.addr).with_context(|| format!("cannot listen on {}", args.addr))?;
-    let running = start(db, listener, args, token)?;
-    let local = running.local;
-    // Whatever LOG_LEVEL hides, the address (and the port `:0` picked) is always told.
-    let _ = writeln!(std::io::stdout(), "listening on http://{local}");
-    info!(
-        "lsmdb {} serving {} on http://{local} ({} threads, auth {})",
-        env!("CARGO_PKG_VERSION"),
-        dir.display(),
-        running.threads,
-        if running.state.token.is_some() {
-            "on"
-        } else {
-            "off"
-        }
-    );
-    if !local.ip().is_loopback() && running.state.token.is_none() {
-        warning!("listening on {local} without --token: anyone who can reach it can write");
-    }
-
-    let signal = signals.forever().next().unwrap_or(SIGTERM);
-    let name = if signal == SIGINT {
-        "SIGINT"
-    } else {
-        "SIGTERM"
-    };
-    info!("{name} received: finishing requests in flight (send it again to exit at once)");
-    arm_second_signal()?;
-    running.shutdown(Duration::from_secs(args.shutdown_timeout))?;
-    info!("database closed; bye");
-    Ok(0)
+    stop_by: OnceLock<Instant>,
 }
 
 /// A server answering requests until `shutdown`.
+///
+/// Dropped instead, it stops accepting connections at once, and the database closes when
+/// the last request in flight lets go of it, unsynced under `SyncMode::None`.
 pub struct Running {
-    pub local: SocketAddr,
+    local: SocketAddr,
     server: tiny_http::Server,
     state: Arc<State>,
-    threads: usize,
 }
 
-/// Starts answering on `listener` over `db`, `args.threads` requests at a time.
-pub fn start(
-    db: lsmdb::Db,
-    listener: TcpListener,
-    args: &ServeArgs,
-    token: Option<auth::Token>,
-) -> anyhow::Result<Running> {
-    let local = listener
-        .local_addr()
-        .context("cannot read the listening address")?;
-    let threads = args.threads.map_or_else(default_threads, usize::from);
+/// Starts answering on `listener` over `db`, `config.threads` requests at a time, on
+/// threads of its own; returns once the server accepts connections.
+pub fn start(db: crate::Db, listener: TcpListener, config: Config) -> Result<Running, Error> {
+    config.validate()?;
+    log::init();
+    let local = listener.local_addr().map_err(Error::Listener)?;
     let metrics = Arc::new(metrics::Metrics::default());
     let state = Arc::new(State {
         db,
-        token,
+        token: config.token,
         metrics: Arc::clone(&metrics),
         stop_by: OnceLock::new(),
     });
@@ -203,38 +105,45 @@ pub fn start(
             None => closing(request),
         }
     };
-    let timeout = Duration::from_secs(args.timeout);
-    let body_timeout = Duration::from_secs(args.body_timeout);
-    let config = tiny_http::ConnectionConfig {
-        idle_timeout: timeout,
-        head_timeout: timeout,
-        body_timeout,
-        reply_timeout: body_timeout,
-        max_body: args.max_body,
-        max_connections: usize::try_from(args.max_connections).unwrap_or(usize::MAX),
+    let tiny_config = tiny_http::ConnectionConfig {
+        idle_timeout: config.timeout,
+        head_timeout: config.timeout,
+        body_timeout: config.body_timeout,
+        reply_timeout: config.body_timeout,
+        max_body: config.max_body,
+        max_connections: config.max_connections,
         server_header: http::SERVER.into(),
         on_event: Some(Arc::new(move |event: &tiny_http::Event<'_>| {
             observe(&metrics, event)
         })),
         handler: Some(Arc::new(handler)),
-        handler_slots: threads,
+        handler_slots: config.threads,
     };
     log::start_flusher();
-    let server = tiny_http::Server::from_listener_with_config(listener, config)
-        .map_err(|e| anyhow!("cannot start the HTTP server on {local}: {e}"))?;
+    let server =
+        tiny_http::Server::from_listener_with_config(listener, tiny_config).map_err(|source| {
+            Error::Start {
+                addr: local,
+                source,
+            }
+        })?;
     Ok(Running {
         local,
         server,
         state,
-        threads,
     })
 }
 
 impl Running {
+    /// The address the server listens on (with the port the system picked for port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local
+    }
+
     /// Stops accepting, waits for the requests in flight (with `Connection: close` on their
     /// replies), giving up after `grace`, then closes the database: its WAL synced, its
     /// lock released.
-    pub fn shutdown(self, grace: Duration) -> anyhow::Result<()> {
+    pub fn shutdown(self, grace: Duration) -> Result<(), Error> {
         self.server.stop_accepting();
         let deadline = Instant::now() + grace;
         let _ = self.state.stop_by.set(deadline);
@@ -250,38 +159,17 @@ impl Running {
                     state = held;
                     thread::sleep(Duration::from_millis(10));
                 }
-                Err(_) => bail!("--shutdown-timeout is up and a request still holds the database"),
+                Err(_) => return Err(Error::StillInUse),
             }
         };
         let unanswered = self.server.requests_in_progress();
         if unanswered > 0 {
-            warning!("--shutdown-timeout is up; {unanswered} requests in progress go unanswered");
+            warning!(
+                "the shutdown grace period is up; {unanswered} requests in progress go unanswered"
+            );
         }
-        state.db.close().context("closing the database failed")
+        state.db.close().map_err(Error::Close)
     }
-}
-
-/// Writes out the buffered log lines when dropped.
-struct FlushOnReturn;
-
-impl Drop for FlushOnReturn {
-    fn drop(&mut self) {
-        log::flush_buffered();
-    }
-}
-
-/// A second SIGINT or SIGTERM during shutdown ends the process at once (status 130).
-fn arm_second_signal() -> anyhow::Result<()> {
-    let armed = Arc::new(AtomicBool::new(true));
-    for sig in [SIGINT, SIGTERM] {
-        signal_hook::flag::register_conditional_shutdown(sig, 130, Arc::clone(&armed))
-            .context("cannot install the signal handlers")?;
-    }
-    Ok(())
-}
-
-fn default_threads() -> usize {
-    thread::available_parallelism().map_or(2, |n| n.get().max(2))
 }
 
 fn answer(state: &State, mut request: Request) {
@@ -325,7 +213,7 @@ fn closing(request: Request) {
 
 /// Counts and logs what tiny_http did on its own: a request or connection it refused (a
 /// malformed or oversized head, a body too large or too slow, a connection over
-/// `--max-connections`), or a failure it went on after.
+/// `Config::max_connections`), or a failure it went on after.
 fn observe(metrics: &metrics::Metrics, event: &tiny_http::Event<'_>) {
     match event {
         tiny_http::Event::Refused(r) => {
@@ -396,12 +284,13 @@ impl std::fmt::Display for RequestLine {
             f,
             " \"{} {} HTTP/{}\"",
             self.method,
-            crate::format::escape(truncate(self.url.as_bytes(), 512)),
+            log::OneLine(truncate(&self.url, 512)),
             self.version
         )
     }
 }
 
-fn truncate(b: &[u8], n: usize) -> &[u8] {
-    &b[..b.len().min(n)]
+/// At most `n` bytes of `s`, cut at a character boundary.
+fn truncate(s: &str, n: usize) -> &str {
+    &s[..s.floor_char_boundary(n)]
 }
