@@ -189,15 +189,8 @@ pub fn parse_batch_json(body: &[u8]) -> Result<(Column, Column), String> {
 
 /// The batch a parsed JSON body describes: a put per string value, a delete per `null`.
 pub fn json_batch(keys: &Column, values: &Column) -> crate::WriteBatch {
-    let mut batch = crate::WriteBatch::new();
-    for (key, value) in keys.iter().zip(values.iter()) {
-        let key = key.unwrap_or_default();
-        match value {
-            Some(v) => batch.put(key, v),
-            None => batch.delete(key),
-        };
-    }
-    batch
+    let keys = keys.iter().map(Option::unwrap_or_default);
+    keys.zip(values.iter()).collect()
 }
 
 #[cfg(test)]

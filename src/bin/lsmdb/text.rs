@@ -65,14 +65,7 @@ fn parse_batch_lines(text: &str) -> Result<Entries, String> {
 
 /// Turns parsed entries into a batch for the engine.
 pub fn to_batch(entries: &Entries) -> lsmdb::WriteBatch {
-    let mut batch = lsmdb::WriteBatch::new();
-    for (key, value) in entries {
-        match value {
-            Some(v) => batch.put(key, v),
-            None => batch.delete(key),
-        };
-    }
-    batch
+    entries.iter().map(|(k, v)| (k, v.as_ref())).collect()
 }
 
 #[cfg(test)]
