@@ -32,7 +32,6 @@ if [ ! -d "$seeds" ]; then
     cp "$db"/*.wal "$seeds/wal/"
     cp "$db"/*.sst "$seeds/sstable/"
     cp "$db"/MANIFEST-* "$seeds/manifest/"
-    cp "$db.tsv" "$seeds/batch_json/lines.tsv"
     echo '{"keys":["a","b","c"],"values":["1",null,"3"]}' > "$seeds/batch_json/body.json"
     rm -rf "$db" "$db.tsv"
 fi

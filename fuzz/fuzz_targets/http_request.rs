@@ -1,7 +1,7 @@
-//! Raw bytes sent to a running `lsmdb serve` (RELIABILITY.md T13): the server here is the
-//! binary's own serve module, compiled as it is and run in this process, so libFuzzer sees
-//! the coverage of the patched tiny_http's request parser, the routing, the query and body
-//! decoding and the engine calls behind them.
+//! Raw bytes sent to a running server (RELIABILITY.md T13): `lsmdb::server`, the server
+//! `lsmdb serve` runs, started in this process, so libFuzzer sees the coverage of the
+//! patched tiny_http's request parser, the routing, the query and body decoding and the
+//! engine calls behind them.
 //!
 //! Each input goes over a fresh connection, whose write side is then shut. Whatever the
 //! bytes, every reply must be a well-formed HTTP/1.x status line, never a 5xx (505, the
@@ -10,45 +10,35 @@
 //! answering: the next input would fail to connect or time out otherwise.
 #![no_main]
 
-#[allow(dead_code)]
-#[path = "../../src/bin/lsmdb/format.rs"]
-mod format;
-#[allow(dead_code)]
-#[path = "../../src/bin/lsmdb/serve/mod.rs"]
-mod serve;
-
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::sync::LazyLock;
 use std::time::Duration;
 
+use lsmdb::server;
+
 // Serves until the process ends; held in a static so that nothing of it counts as a leak.
-static SERVER: LazyLock<serve::Running> = LazyLock::new(|| {
+static SERVER: LazyLock<server::Running> = LazyLock::new(|| {
     // Quiet: a request log line per input would drown libFuzzer's own output.
     // SAFETY: set before any other thread of this process reads the environment.
     unsafe { std::env::set_var("LOG_LEVEL", "ERROR") };
-    serve::log::init();
     let dir = tempfile::tempdir().expect("temporary directory").keep();
     let options = lsmdb::Options::default()
         .sync(lsmdb::SyncMode::None)
         .write_buffer_size(1 << 20);
     let db = lsmdb::Db::open(&dir, options).expect("open the database");
     let listener = TcpListener::bind("127.0.0.1:0").expect("listen");
-    let args = serve::ServeArgs {
-        addr: String::new(),
-        threads: Some(2),
-        token: None,
-        max_body: 64 << 10,
-        max_connections: 64,
-        timeout: 2,
-        body_timeout: 2,
-        shutdown_timeout: 1,
-    };
-    serve::start(db, listener, &args, None).expect("start the server")
+    let config = server::Config::default()
+        .threads(2)
+        .max_body(64 << 10)
+        .max_connections(64)
+        .timeout(Duration::from_secs(2))
+        .body_timeout(Duration::from_secs(2));
+    server::start(db, listener, config).expect("start the server")
 });
 
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {
-    let mut conn = TcpStream::connect(SERVER.local).expect("the server stopped accepting connections");
+    let mut conn = TcpStream::connect(SERVER.local_addr()).expect("the server stopped accepting connections");
     conn.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     // The server may close before reading everything (a bad request line, say): not a failure.
     let _ = conn.write_all(data);

@@ -6,9 +6,11 @@ use std::path::PathBuf;
 use anyhow::{Context, bail};
 use clap::Args;
 
+use lsmdb::server::json;
+
 use crate::cli::{EXIT_NOT_FOUND, Globals};
-use crate::format;
 use crate::output::Out;
+use crate::text;
 
 #[derive(Args, Debug)]
 #[command(
@@ -137,7 +139,7 @@ pub fn put(globals: &Globals, args: &PutArgs) -> anyhow::Result<u8> {
     db.close().context("closing the database failed")?;
     let mut out = Out::new();
     if args.json {
-        out.json(&format::success())?;
+        out.json(&json::success())?;
     } else {
         out.line("OK")?;
     }
@@ -151,7 +153,7 @@ pub fn get(globals: &Globals, args: &GetArgs) -> anyhow::Result<u8> {
     let value = db.get(&args.key).context("get failed")?;
     let mut out = Out::new();
     if args.json {
-        out.json(&format::key_value(args.key.as_bytes(), value.as_deref()))?;
+        out.json(&json::key_value(args.key.as_bytes(), value.as_deref()))?;
     } else if let Some(v) = &value {
         out.bytes(v)?;
         out.bytes(b"\n")?;
@@ -169,7 +171,7 @@ pub fn delete(globals: &Globals, args: &DeleteArgs) -> anyhow::Result<u8> {
     db.close().context("closing the database failed")?;
     let mut out = Out::new();
     if args.json {
-        out.json(&format::deleted(existed))?;
+        out.json(&json::deleted(existed))?;
     } else {
         out.line(if existed { "1" } else { "0" })?;
     }
@@ -194,11 +196,11 @@ pub fn range(globals: &Globals, args: &RangeArgs) -> anyhow::Result<u8> {
         if args.json {
             pairs.push((k, v));
         } else {
-            out.line(&format!("{}\t{}", format::escape(&k), format::escape(&v)))?;
+            out.line(&format!("{}\t{}", text::escape(&k), text::escape(&v)))?;
         }
     }
     if args.json {
-        out.json(&format::results(&pairs))?;
+        out.json(&json::results(&pairs))?;
     }
     out.flush()?;
     Ok(0)
@@ -206,15 +208,14 @@ pub fn range(globals: &Globals, args: &RangeArgs) -> anyhow::Result<u8> {
 
 pub fn batch(globals: &Globals, args: &BatchArgs) -> anyhow::Result<u8> {
     let input = read_input(args.file.as_ref())?;
-    let entries =
-        format::parse_batch(&input).map_err(|e| anyhow::anyhow!("bad batch input: {e}"))?;
+    let entries = text::parse_batch(&input).map_err(|e| anyhow::anyhow!("bad batch input: {e}"))?;
     let db = globals.open_writer()?;
-    db.write(&format::to_batch(&entries))
+    db.write(&text::to_batch(&entries))
         .context("batch failed")?;
     db.close().context("closing the database failed")?;
     let mut out = Out::new();
     if args.json {
-        out.json(&format::batch_applied(entries.len()))?;
+        out.json(&json::batch_applied(entries.len()))?;
     } else {
         out.line(&format!("OK ({} operations)", entries.len()))?;
     }

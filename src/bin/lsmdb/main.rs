@@ -6,11 +6,11 @@
 mod admin;
 mod bench;
 mod cli;
-mod format;
 mod kv;
 mod output;
 mod serve;
 mod shell;
+mod text;
 
 use std::process::ExitCode;
 
@@ -67,7 +67,7 @@ fn main() -> ExitCode {
         Command::Compact(args) => kv::compact(&globals, args),
         Command::Shell(args) => shell::run(&globals, args),
         Command::Bench(args) => bench::bench(globals.typed_dir(), globals.typed_sync(), args),
-        Command::Serve(args) => serve::run(args, &globals.dir, || globals.open_writer()),
+        Command::Serve(args) => serve::run(args, &globals),
         Command::Check(args) => admin::check(&globals, args),
         Command::Repair(args) => admin::repair(&globals, args),
     };

@@ -50,7 +50,7 @@ impl ShellHelper {
         iter.take(KEY_CANDIDATES)
             .map_while(Result::ok)
             .map(|(key, _)| Pair {
-                display: crate::format::escape(&key),
+                display: crate::text::escape(&key),
                 replacement: format!("{} ", words::quote(&key)),
             })
             .collect()

@@ -12,7 +12,7 @@ use super::input::{Input, Line};
 use super::render::Printer;
 use super::types::{Expect, Failure};
 use super::words;
-use crate::format;
+use crate::text;
 
 /// What the loop does after a command.
 #[derive(Debug, PartialEq, Eq)]
@@ -108,7 +108,7 @@ impl Session {
             Command::BatchFile(path) => {
                 let input = std::fs::read(&path)
                     .with_context(|| format!("cannot read {}", path.display()))?;
-                let entries = format::parse_batch(&input)
+                let entries = text::parse_batch(&input)
                     .map_err(|e| anyhow!("bad batch in {}: {e}", path.display()))?;
                 self.apply(&entries)?;
             }
@@ -126,9 +126,9 @@ impl Session {
         Ok(Flow::Continue)
     }
 
-    fn apply(&mut self, entries: &format::Entries) -> Result<(), Failure> {
+    fn apply(&mut self, entries: &text::Entries) -> Result<(), Failure> {
         self.db
-            .write(&format::to_batch(entries))
+            .write(&text::to_batch(entries))
             .context("cannot apply the batch")?;
         self.printer.batch(entries.len())?;
         Ok(())

@@ -1,4 +1,4 @@
-//! JSON request bodies decoded field by field into the few shapes the binary takes, never
+//! JSON request bodies decoded field by field into the few shapes lsmdb takes, never
 //! into a `serde_json::Value` tree: a tree costs tens of bytes per element, so a 14 MB batch
 //! of 2.1M tiny entries once took 648 MB. Strings are borrowed from the body when they hold
 //! no escapes, arrays of strings go into one buffer, and unknown fields are skipped unbuilt,
@@ -49,7 +49,7 @@ impl Column {
     }
 }
 
-/// The fields the binary reads from a JSON body; any other field is skipped unbuilt. A
+/// The fields lsmdb reads from a JSON body; any other field is skipped unbuilt. A
 /// string is borrowed from the input when it has no escapes.
 #[derive(Debug, Default)]
 pub struct BodyFields<'de> {

@@ -7,13 +7,13 @@
 //! it goes out from memory with a `Content-Length`, as every reply did before; otherwise the
 //! slot is given back and the connection's thread makes the rest as it writes, at the
 //! client's pace and under the reply deadline. The bytes are those the whole reply would
-//! have had (`format` checks that the pieces add up).
+//! have had (`json` checks that the pieces add up).
 
 use std::io::{self, Read};
 
 use super::http::Reply;
+use super::json;
 use super::log::error;
-use crate::format;
 
 /// About how much of a body is made at a time.
 const PIECE: usize = 32 * 1024;
@@ -55,7 +55,7 @@ struct LargeEntry {
 impl LargeEntry {
     /// Writes the object's start to `out`.
     fn start(out: &mut Vec<u8>, key: &[u8], value: Vec<u8>) -> LargeEntry {
-        out.extend_from_slice(&format::value_prefix(key));
+        out.extend_from_slice(&json::value_prefix(key));
         let utf8 = std::str::from_utf8(&value).is_ok();
         LargeEntry {
             value,
@@ -67,7 +67,7 @@ impl LargeEntry {
     /// Writes the next piece of the value, or the object's end; true once that is written.
     fn write_next(&mut self, out: &mut Vec<u8>) -> bool {
         if self.done == self.value.len() {
-            out.extend_from_slice(format::value_suffix(self.utf8));
+            out.extend_from_slice(json::value_suffix(self.utf8));
             return true;
         }
         // Whole characters, or for base64 whole groups of 3 bytes.
@@ -79,7 +79,7 @@ impl LargeEntry {
         } else if end < self.value.len() {
             end -= (end - self.done) % 3;
         }
-        format::value_piece(out, &self.value[self.done..end], self.utf8);
+        json::value_piece(out, &self.value[self.done..end], self.utf8);
         self.done = end;
         false
     }
@@ -91,8 +91,8 @@ pub fn value_reply(key: &[u8], value: Vec<u8>) -> Reply {
     let mut pending = Pending::default();
     let entry = LargeEntry::start(&mut pending.out, key, value);
     let length = pending.out.len()
-        + format::value_json_len(&entry.value, entry.utf8)
-        + format::value_suffix(entry.utf8).len();
+        + json::value_json_len(&entry.value, entry.utf8)
+        + json::value_suffix(entry.utf8).len();
     let body = ValueBody {
         entry: Some(entry),
         pending,
@@ -134,7 +134,7 @@ fn miscount() -> io::Error {
 
 /// The reply to `GET /keys/range`: `{"results":[...]}` from `iter`, at most `limit` entries
 /// (with `"next_start_key"` when more were left).
-pub fn range_reply(iter: lsmdb::DbIterator, limit: Option<usize>) -> lsmdb::Result<Reply> {
+pub fn range_reply(iter: crate::DbIterator, limit: Option<usize>) -> crate::Result<Reply> {
     let mut body = RangeBody {
         iter: Some(iter),
         left: limit,
@@ -142,7 +142,7 @@ pub fn range_reply(iter: lsmdb::DbIterator, limit: Option<usize>) -> lsmdb::Resu
         large: None,
         pending: Pending::default(),
     };
-    format::results_open(&mut body.pending.out);
+    json::results_open(&mut body.pending.out);
     if body.fill()? {
         return Ok(Reply::json_bytes(200, body.pending.out));
     }
@@ -151,7 +151,7 @@ pub fn range_reply(iter: lsmdb::DbIterator, limit: Option<usize>) -> lsmdb::Resu
 
 struct RangeBody {
     /// `None` once the range has ended.
-    iter: Option<lsmdb::DbIterator>,
+    iter: Option<crate::DbIterator>,
     /// Entries the limit still allows.
     left: Option<usize>,
     first: bool,
@@ -162,7 +162,7 @@ struct RangeBody {
 
 impl RangeBody {
     /// Adds to the pending bytes until they hold about a piece; true once the body is whole.
-    fn fill(&mut self) -> lsmdb::Result<bool> {
+    fn fill(&mut self) -> crate::Result<bool> {
         let out = &mut self.pending.out;
         while out.len() < PIECE {
             if let Some(large) = &mut self.large {
@@ -175,12 +175,12 @@ impl RangeBody {
                 return Ok(true);
             };
             let Some((key, value)) = iter.next().transpose()? else {
-                format::results_close(out, None);
+                json::results_close(out, None);
                 self.iter = None;
                 continue;
             };
             if self.left == Some(0) {
-                format::results_close(out, Some(&key));
+                json::results_close(out, Some(&key));
                 self.iter = None;
                 continue;
             }
@@ -188,7 +188,7 @@ impl RangeBody {
                 *left -= 1;
             }
             if value.len() <= STREAM_VALUES_OVER {
-                format::results_entry(out, self.first, &key, &value);
+                json::results_entry(out, self.first, &key, &value);
             } else {
                 if !self.first {
                     out.push(b',');

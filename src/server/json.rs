@@ -1,5 +1,7 @@
-//! The shapes data takes at the edges, shared by the CLI, the shell and the HTTP server:
-//! the seed's JSON objects, one-line escaped text, and batch input.
+//! The seed's JSON shapes, as the HTTP server writes and reads them and `lsmdb`'s `--json`
+//! output and batch input share them: `{"key":..,"value":..}`, `{"results":[..]}`, the
+//! `{"success":..}` replies, and the batch body `{"keys":[..],"values":[..]}`. Bytes that
+//! are not UTF-8 travel as base64, with a `*_encoding` marker beside them.
 //!
 //! JSON input is decoded field by field (`decode.rs`), never into a `serde_json::Value` tree.
 
@@ -8,10 +10,8 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use serde::Serialize;
 use serde::ser::{SerializeMap, Serializer};
 
-// Explicit, so the file is found the same way when the fuzz targets include this one.
-#[path = "format/decode.rs"]
 mod decode;
-pub use decode::{Column, decode_fields};
+pub use decode::{BodyFields, Column, decode_fields};
 
 /// The seed's `{"key":..,"value":..}` (`"value":null` for a missing key). Keys and values
 /// are strings when they are UTF-8, else base64 with a `<name>_encoding: "base64"` marker
@@ -86,11 +86,11 @@ pub fn results(pairs: &[(Vec<u8>, Vec<u8>)]) -> impl Serialize + '_ {
 /// are those `results` serializes to; a reply cut short by a limit ends with
 /// `"next_start_key"`, the first key it left out (with `next_start_key_encoding` when that
 /// key is not UTF-8, as for keys and values).
-pub fn results_open(out: &mut Vec<u8>) {
+pub(super) fn results_open(out: &mut Vec<u8>) {
     out.extend_from_slice(br#"{"results":["#);
 }
 
-pub fn results_entry(out: &mut Vec<u8>, first: bool, key: &[u8], value: &[u8]) {
+pub(super) fn results_entry(out: &mut Vec<u8>, first: bool, key: &[u8], value: &[u8]) {
     if !first {
         out.push(b',');
     }
@@ -98,7 +98,7 @@ pub fn results_entry(out: &mut Vec<u8>, first: bool, key: &[u8], value: &[u8]) {
     let _ = serde_json::to_writer(&mut *out, &key_value(key, Some(value)));
 }
 
-pub fn results_close(out: &mut Vec<u8>, next_start_key: Option<&[u8]>) {
+pub(super) fn results_close(out: &mut Vec<u8>, next_start_key: Option<&[u8]>) {
     out.push(b']');
     if let Some(key) = next_start_key {
         let mut next = serde_json::Serializer::new(Vec::new());
@@ -118,14 +118,14 @@ pub fn results_close(out: &mut Vec<u8>, next_start_key: Option<&[u8]>) {
 /// in one go: `value_prefix(key)`, the value's characters as `value_piece`s (whole UTF-8
 /// characters, or for bytes that are not UTF-8, multiples of 3 bytes as base64), then
 /// `value_suffix`. `value_json_len` is how many bytes the pieces come to.
-pub fn value_prefix(key: &[u8]) -> Vec<u8> {
+pub(super) fn value_prefix(key: &[u8]) -> Vec<u8> {
     // The object with an empty value, cut before the value's closing quote and brace.
     let mut prefix = serde_json::to_vec(&key_value(key, Some(b""))).unwrap_or_default();
     prefix.truncate(prefix.len().saturating_sub(2));
     prefix
 }
 
-pub fn value_piece(out: &mut Vec<u8>, piece: &[u8], utf8: bool) {
+pub(super) fn value_piece(out: &mut Vec<u8>, piece: &[u8], utf8: bool) {
     match std::str::from_utf8(piece) {
         Ok(text) if utf8 => {
             // The string with its quotes, moved back over the opening one.
@@ -139,7 +139,7 @@ pub fn value_piece(out: &mut Vec<u8>, piece: &[u8], utf8: bool) {
     }
 }
 
-pub fn value_suffix(utf8: bool) -> &'static [u8] {
+pub(super) fn value_suffix(utf8: bool) -> &'static [u8] {
     if utf8 {
         br#""}"#
     } else {
@@ -149,7 +149,7 @@ pub fn value_suffix(utf8: bool) -> &'static [u8] {
 
 /// The length of a value's characters in JSON, escaped as serde_json escapes strings
 /// (`"` and `\` and control characters; nothing else), or as base64.
-pub fn value_json_len(value: &[u8], utf8: bool) -> usize {
+pub(super) fn value_json_len(value: &[u8], utf8: bool) -> usize {
     if !utf8 {
         return value.len().div_ceil(3) * 4;
     }
@@ -159,47 +159,6 @@ pub fn value_json_len(value: &[u8], utf8: bool) -> usize {
         _ => 1,
     };
     value.iter().map(escaped).sum()
-}
-
-/// Bytes as one line of text: printable UTF-8 as is; backslash, tab, newline, carriage
-/// return and other control characters escaped; invalid UTF-8 as `\xNN`.
-pub fn escape(bytes: &[u8]) -> String {
-    let mut out = String::with_capacity(bytes.len());
-    for chunk in bytes.utf8_chunks() {
-        for c in chunk.valid().chars() {
-            match c {
-                '\\' => out.push_str("\\\\"),
-                '\t' => out.push_str("\\t"),
-                '\n' => out.push_str("\\n"),
-                '\r' => out.push_str("\\r"),
-                c if c.is_control() => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
-                c => out.push(c),
-            }
-        }
-        for b in chunk.invalid() {
-            out.push_str(&format!("\\x{b:02x}"));
-        }
-    }
-    out
-}
-
-/// A batch parsed from user input: `(key, Some(value))` to put, `(key, None)` to delete.
-pub type Entries = Vec<(Vec<u8>, Option<Vec<u8>>)>;
-
-/// Parses the seed's JSON batch body `{"keys":[...],"values":[...]}` (a `null` value is a
-/// delete), or, for input that is not a JSON object, one `KEY<TAB>VALUE` per line.
-pub fn parse_batch(input: &[u8]) -> Result<Entries, String> {
-    let text = std::str::from_utf8(input).map_err(|e| format!("batch input is not UTF-8: {e}"))?;
-    if text.trim_start().starts_with('{') {
-        let (keys, values) = parse_batch_json(input)?;
-        Ok(keys
-            .iter()
-            .zip(values.iter())
-            .map(|(k, v)| (k.unwrap_or_default().to_vec(), v.map(<[u8]>::to_vec)))
-            .collect())
-    } else {
-        parse_batch_lines(text)
-    }
 }
 
 fn items(n: usize) -> String {
@@ -229,43 +188,9 @@ pub fn parse_batch_json(body: &[u8]) -> Result<(Column, Column), String> {
 }
 
 /// The batch a parsed JSON body describes: a put per string value, a delete per `null`.
-pub fn json_batch(keys: &Column, values: &Column) -> lsmdb::WriteBatch {
+pub fn json_batch(keys: &Column, values: &Column) -> crate::WriteBatch {
     let keys = keys.iter().map(Option::unwrap_or_default);
-    batch_of(keys.zip(values.iter()))
-}
-
-fn parse_batch_lines(text: &str) -> Result<Entries, String> {
-    let mut entries = Vec::new();
-    for (n, line) in text.lines().enumerate() {
-        let line = line.strip_suffix('\r').unwrap_or(line);
-        if line.is_empty() {
-            continue;
-        }
-        let (key, value) = line
-            .split_once('\t')
-            .ok_or_else(|| format!("line {}: expected KEY<TAB>VALUE", n + 1))?;
-        if key.is_empty() {
-            return Err(format!("line {}: the key is empty", n + 1));
-        }
-        entries.push((key.as_bytes().to_vec(), Some(value.as_bytes().to_vec())));
-    }
-    Ok(entries)
-}
-
-/// Turns parsed entries into a batch for the engine.
-pub fn to_batch(entries: &Entries) -> lsmdb::WriteBatch {
-    batch_of(entries.iter().map(|(k, v)| (k.as_slice(), v.as_deref())))
-}
-
-fn batch_of<'a>(entries: impl Iterator<Item = (&'a [u8], Option<&'a [u8]>)>) -> lsmdb::WriteBatch {
-    let mut batch = lsmdb::WriteBatch::new();
-    for (key, value) in entries {
-        match value {
-            Some(v) => batch.put(key, v),
-            None => batch.delete(key),
-        };
-    }
-    batch
+    keys.zip(values.iter()).collect()
 }
 
 #[cfg(test)]
@@ -274,11 +199,12 @@ mod tests {
 
     #[test]
     fn json_batches_are_checked_field_by_field() {
-        let ok = parse_batch(br#"{"keys":["a","b"],"values":["1",null]}"#).unwrap();
-        assert_eq!(
-            ok,
-            vec![(b"a".to_vec(), Some(b"1".to_vec())), (b"b".to_vec(), None)]
-        );
+        let (keys, values) =
+            parse_batch_json(br#"{"keys":["a","b"],"values":["1",null]}"#).unwrap();
+        let batch = json_batch(&keys, &values);
+        let ops: Vec<_> = batch.ops().collect::<Result<_, _>>().unwrap();
+        let (put, delete) = (crate::key::Kind::Put, crate::key::Kind::Delete);
+        assert_eq!(ops, [(put, &b"a"[..], &b"1"[..]), (delete, b"b", b"")]);
         let cases: [(&[u8], &str); 6] = [
             (
                 br#"{"keys":["a"],"values":[]}"#,
@@ -294,7 +220,7 @@ mod tests {
             (br#"{"keys":"#, "malformed JSON"),
         ];
         for (input, msg) in cases {
-            let err = parse_batch(input).unwrap_err();
+            let err = parse_batch_json(input).unwrap_err();
             assert!(err.contains(msg), "{err}");
         }
     }
@@ -368,26 +294,6 @@ mod tests {
             String::from_utf8(cut).unwrap(),
             r#"{"results":[],"next_start_key":"/w==","next_start_key_encoding":"base64"}"#
         );
-    }
-
-    #[test]
-    fn tab_separated_batches_keep_spaces_and_extra_tabs() {
-        let got = parse_batch(b"a b\tx y\n\nk\tv\tw\r\n").unwrap();
-        assert_eq!(
-            got,
-            vec![
-                (b"a b".to_vec(), Some(b"x y".to_vec())),
-                (b"k".to_vec(), Some(b"v\tw".to_vec()))
-            ]
-        );
-        assert!(parse_batch(b"no tab here").unwrap_err().contains("line 1"));
-    }
-
-    #[test]
-    fn escaping_keeps_one_entry_on_one_line() {
-        assert_eq!(escape(b"a\tb\nc\\d"), "a\\tb\\nc\\\\d");
-        assert_eq!(escape("ünï".as_bytes()), "ünï");
-        assert_eq!(escape(b"\xff\x00"), "\\xff\\u{0}");
     }
 
     #[test]

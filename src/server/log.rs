@@ -1,12 +1,16 @@
 //! The server's log on stderr: one line per event, `<time> <LEVEL> <message>`, filtered by the
 //! level in env `LOG_LEVEL` (DEBUG, INFO, WARNING, ERROR; INFO when unset), as the seed did.
+//! [`start`](super::start) turns it on: a request line per request at INFO, failures at
+//! WARNING and ERROR. A program embedding the server gets these lines on its own stderr; it
+//! sets `LOG_LEVEL` (say to ERROR) before `start` to have fewer. `lsmdb serve` writes its own
+//! start and stop lines through [`log`] too, so that they come out in order with the rest.
 //!
 //! Lines go into one buffer shared by every thread, each stamped with the time under the
-//! buffer's lock, so they come out in time order. Once `start_flusher` has run, lines below
+//! buffer's lock, so they come out in time order. Once the server has started, lines below
 //! WARNING wait there until a thread writes them out every 50 ms, or until 16 KiB have
 //! gathered: a `write` per request line cost about a fifth of the GET throughput. A line at
-//! WARNING or above writes out the buffer at once. (Each worker once kept a buffer of its
-//! own, and their lines came out of order.)
+//! WARNING or above writes out the buffer at once, and [`flush_buffered`] writes out what
+//! waits. (Each worker once kept a buffer of its own, and their lines came out of order.)
 
 use std::cell::RefCell;
 use std::fmt;
@@ -61,24 +65,38 @@ thread_local! {
     static SCRATCH: RefCell<String> = const { RefCell::new(String::new()) };
 }
 
-/// Reads `LOG_LEVEL` once; an unknown value is reported and INFO used, so a typo never stops
-/// the server from starting. The library's own lines (a background compaction out of space
-/// and its recovery, writes stopped) come through the `log` crate into this log.
+/// Reads `LOG_LEVEL`, the first time only; an unknown value is reported and INFO used, so a
+/// typo never stops the server from starting. `start` calls it; call it sooner to hear of a
+/// bad value sooner.
 pub fn init() {
-    let raw = std::env::var("LOG_LEVEL").ok();
-    let level = raw.as_deref().map_or(Some(Level::Info), Level::parse);
-    let _ = THRESHOLD.set(level.unwrap_or(Level::Info));
-    if ::log::set_logger(&LIBRARY).is_ok() {
-        ::log::set_max_level(::log::LevelFilter::Debug);
-    }
-    if level.is_none() {
+    let mut unknown = None;
+    THRESHOLD.get_or_init(|| {
+        let raw = std::env::var("LOG_LEVEL").ok();
+        match raw.as_deref().map_or(Some(Level::Info), Level::parse) {
+            Some(level) => level,
+            None => {
+                unknown = raw;
+                Level::Info
+            }
+        }
+    });
+    if let Some(raw) = unknown {
         log(
             Level::Warning,
             format_args!(
-                "unknown LOG_LEVEL {:?} (expected DEBUG, INFO, WARNING or ERROR); using INFO",
-                raw.unwrap_or_default()
+                "unknown LOG_LEVEL {raw:?} (expected DEBUG, INFO, WARNING or ERROR); using INFO"
             ),
         );
+    }
+}
+
+/// Sends the library's own lines (`log` records of target `lsmdb`: a background compaction
+/// out of space and its recovery, writes stopped) into this log, by installing it as the
+/// process's `log` logger, unless one is installed already. For a program whose stderr is
+/// the server's log, as `lsmdb serve`'s is; `start` leaves the program's logger alone.
+pub fn forward_library_log() {
+    if ::log::set_logger(&LIBRARY).is_ok() {
+        ::log::set_max_level(::log::LevelFilter::Debug);
     }
 }
 
@@ -112,13 +130,14 @@ impl ::log::Log for LibraryLog {
     fn flush(&self) {}
 }
 
+/// Whether lines at `level` are written (before [`init`], those at INFO and above).
 pub fn enabled(level: Level) -> bool {
     level >= *THRESHOLD.get().unwrap_or(&Level::Info)
 }
 
 /// Starts the thread that writes the buffered lines out every 50 ms (once per process);
 /// from then on lines below WARNING wait for it. Without it, every line is written at once.
-pub fn start_flusher() {
+pub(super) fn start_flusher() {
     static STARTED: OnceLock<()> = OnceLock::new();
     STARTED.get_or_init(|| {
         let flusher = std::thread::Builder::new()
@@ -176,10 +195,30 @@ fn write_out(buf: &mut String) {
     buf.clear();
 }
 
-macro_rules! info { ($($t:tt)*) => { $crate::serve::log::log($crate::serve::log::Level::Info, format_args!($($t)*)) } }
-macro_rules! warning { ($($t:tt)*) => { $crate::serve::log::log($crate::serve::log::Level::Warning, format_args!($($t)*)) } }
-macro_rules! error { ($($t:tt)*) => { $crate::serve::log::log($crate::serve::log::Level::Error, format_args!($($t)*)) } }
+macro_rules! info { ($($t:tt)*) => { $crate::server::log::log($crate::server::log::Level::Info, format_args!($($t)*)) } }
+macro_rules! warning { ($($t:tt)*) => { $crate::server::log::log($crate::server::log::Level::Warning, format_args!($($t)*)) } }
+macro_rules! error { ($($t:tt)*) => { $crate::server::log::log($crate::server::log::Level::Error, format_args!($($t)*)) } }
 pub(crate) use {error, info, warning};
+
+/// Text a client chose (a request's URL), kept to one log line: backslash, tab, newline,
+/// carriage return and other control characters escaped.
+pub(super) struct OneLine<'a>(pub &'a str);
+
+impl fmt::Display for OneLine<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for c in self.0.chars() {
+            match c {
+                '\\' => f.write_str("\\\\")?,
+                '\t' => f.write_str("\\t")?,
+                '\n' => f.write_str("\\n")?,
+                '\r' => f.write_str("\\r")?,
+                c if c.is_control() => write!(f, "\\u{{{:x}}}", u32::from(c))?,
+                c => f.write_char(c)?,
+            }
+        }
+        Ok(())
+    }
+}
 
 /// RFC 3339 UTC time with milliseconds, e.g. `2026-01-31T23:59:59.123Z`.
 /// An RFC 3339 UTC timestamp with milliseconds, formatted where it is written.
@@ -229,6 +268,12 @@ mod tests {
         );
         let t = UNIX_EPOCH + Duration::from_millis(951_782_400_000 + 86_399_123);
         assert_eq!(Timestamp(t).to_string(), "2000-02-29T23:59:59.123Z");
+    }
+
+    #[test]
+    fn client_text_stays_on_one_line() {
+        let shown = OneLine("/keys?key=a\tb\nc\\d\u{0}ü").to_string();
+        assert_eq!(shown, "/keys?key=a\\tb\\nc\\\\d\\u{0}ü");
     }
 
     #[test]

@@ -134,10 +134,10 @@ impl HttpError {
 
     /// An engine error: the caller's fault (400) when the engine calls the argument invalid,
     /// unavailable (503) when the engine cannot take writes now, else the server's (500).
-    pub fn engine(e: lsmdb::Error) -> HttpError {
+    pub fn engine(e: crate::Error) -> HttpError {
         let status = match &e {
-            lsmdb::Error::InvalidArgument(_) => 400,
-            lsmdb::Error::WritesStopped(_) | lsmdb::Error::ReadOnly(_) | lsmdb::Error::Closed => {
+            crate::Error::InvalidArgument(_) => 400,
+            crate::Error::WritesStopped(_) | crate::Error::ReadOnly(_) | crate::Error::Closed => {
                 503
             }
             _ => 500,
@@ -233,8 +233,8 @@ fn percent_decode(s: &str) -> Result<Vec<u8>, HttpError> {
     Ok(out)
 }
 
-/// The request's body, which tiny_http has read whole (within `--max-body` and
-/// `--body-timeout`); 411 for a method that carries a body but came with neither
+/// The request's body, which tiny_http has read whole (within `Config::max_body` and
+/// `Config::body_timeout`); 411 for a method that carries a body but came with neither
 /// `Content-Length` nor chunked encoding.
 pub fn read_body(request: &mut Request) -> Result<Vec<u8>, HttpError> {
     let chunked = request
@@ -258,7 +258,7 @@ pub struct KeyBody<'a> {
 }
 
 pub fn key_body(body: &[u8]) -> Result<KeyBody<'_>, HttpError> {
-    let fields = crate::format::decode_fields(body, "the request body must be a JSON object")
+    let fields = super::json::decode_fields(body, "the request body must be a JSON object")
         .map_err(HttpError::bad_request)?;
     let key = fields
         .key

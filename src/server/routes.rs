@@ -7,8 +7,8 @@ use tiny_http::{Method, Request};
 
 use super::State;
 use super::http::{HttpError, Query, Reply, key_body, read_body};
+use super::json;
 use super::stream;
-use crate::format;
 
 /// A route as a metrics label: a fixed set, so unknown paths cannot create series.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -64,7 +64,7 @@ impl Route {
 }
 
 /// Answers one request. The route comes back with the reply so the caller can count it.
-pub fn handle(state: &State, request: &mut Request) -> (Route, Reply) {
+pub(super) fn handle(state: &State, request: &mut Request) -> (Route, Reply) {
     let url = request.url().to_string();
     let (path, query) = url.split_once('?').unwrap_or((&url, ""));
     let route = Route::from_path(path);
@@ -123,7 +123,7 @@ fn dispatch(
 }
 
 fn success() -> Reply {
-    Reply::json(200, &json!({"success": true}))
+    Reply::json(200, &json::success())
 }
 
 fn get(state: &State, key: &[u8]) -> Result<Reply, HttpError> {
@@ -132,7 +132,7 @@ fn get(state: &State, key: &[u8]) -> Result<Reply, HttpError> {
         Some(value) if value.len() > stream::STREAM_VALUES_OVER => {
             Ok(stream::value_reply(key, value))
         }
-        value => Ok(Reply::json(200, &format::key_value(key, value.as_deref()))),
+        value => Ok(Reply::json(200, &json::key_value(key, value.as_deref()))),
     }
 }
 
@@ -161,14 +161,14 @@ fn range(state: &State, query: &Query) -> Result<Reply, HttpError> {
     let end = query.required("end_key")?;
     let limit = query.positive("limit")?;
     if start >= end {
-        return Ok(Reply::json(200, &format::results(&[])));
+        return Ok(Reply::json(200, &json::results(&[])));
     }
     let iter = state.db.range(start, end).map_err(HttpError::engine)?;
     stream::range_reply(iter, limit).map_err(HttpError::engine)
 }
 
 fn batch(state: &State, body: Vec<u8>) -> Result<Reply, HttpError> {
-    let (keys, values) = format::parse_batch_json(&body).map_err(HttpError::bad_request)?;
+    let (keys, values) = json::parse_batch_json(&body).map_err(HttpError::bad_request)?;
     drop(body);
     // The seed refuses an empty batch, and its clients rely on the 400; the library and the
     // CLI take one as a no-op.
@@ -178,15 +178,12 @@ fn batch(state: &State, body: Vec<u8>) -> Result<Reply, HttpError> {
         ));
     }
     // One WAL record and one sync for the whole batch: all of it survives a crash or none.
-    let batch = format::json_batch(&keys, &values);
+    let batch = json::json_batch(&keys, &values);
     // Each dropped once the next is made: the body and its columns, then the columns and
     // the batch are in memory together, never all three.
     drop((keys, values));
     state.db.write(&batch).map_err(HttpError::engine)?;
-    Ok(Reply::json(
-        200,
-        &json!({"success": true, "count": batch.len()}),
-    ))
+    Ok(Reply::json(200, &json::batch_applied(batch.len())))
 }
 
 /// 200 while the engine takes writes and serves reads; 503 with the reason once a failure

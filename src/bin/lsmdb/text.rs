@@ -1,0 +1,106 @@
+//! Bytes as the command line shows and takes them, beside the JSON shapes it shares with the
+//! HTTP server (`lsmdb::server::json`): one-line escaped text for `range` and the shell, and
+//! batch input, JSON or `KEY<TAB>VALUE` lines.
+
+use lsmdb::server::json;
+
+/// Bytes as one line of text: printable UTF-8 as is; backslash, tab, newline, carriage
+/// return and other control characters escaped; invalid UTF-8 as `\xNN`.
+pub fn escape(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len());
+    for chunk in bytes.utf8_chunks() {
+        for c in chunk.valid().chars() {
+            match c {
+                '\\' => out.push_str("\\\\"),
+                '\t' => out.push_str("\\t"),
+                '\n' => out.push_str("\\n"),
+                '\r' => out.push_str("\\r"),
+                c if c.is_control() => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
+                c => out.push(c),
+            }
+        }
+        for b in chunk.invalid() {
+            out.push_str(&format!("\\x{b:02x}"));
+        }
+    }
+    out
+}
+
+/// A batch parsed from user input: `(key, Some(value))` to put, `(key, None)` to delete.
+pub type Entries = Vec<(Vec<u8>, Option<Vec<u8>>)>;
+
+/// Parses the seed's JSON batch body `{"keys":[...],"values":[...]}` (a `null` value is a
+/// delete), or, for input that is not a JSON object, one `KEY<TAB>VALUE` per line.
+pub fn parse_batch(input: &[u8]) -> Result<Entries, String> {
+    let text = std::str::from_utf8(input).map_err(|e| format!("batch input is not UTF-8: {e}"))?;
+    if text.trim_start().starts_with('{') {
+        let (keys, values) = json::parse_batch_json(input)?;
+        Ok(keys
+            .iter()
+            .zip(values.iter())
+            .map(|(k, v)| (k.unwrap_or_default().to_vec(), v.map(<[u8]>::to_vec)))
+            .collect())
+    } else {
+        parse_batch_lines(text)
+    }
+}
+
+fn parse_batch_lines(text: &str) -> Result<Entries, String> {
+    let mut entries = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        let line = line.strip_suffix('\r').unwrap_or(line);
+        if line.is_empty() {
+            continue;
+        }
+        let (key, value) = line
+            .split_once('\t')
+            .ok_or_else(|| format!("line {}: expected KEY<TAB>VALUE", n + 1))?;
+        if key.is_empty() {
+            return Err(format!("line {}: the key is empty", n + 1));
+        }
+        entries.push((key.as_bytes().to_vec(), Some(value.as_bytes().to_vec())));
+    }
+    Ok(entries)
+}
+
+/// Turns parsed entries into a batch for the engine.
+pub fn to_batch(entries: &Entries) -> lsmdb::WriteBatch {
+    entries.iter().map(|(k, v)| (k, v.as_ref())).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn batches_are_json_objects_or_tab_separated_lines() {
+        let json = parse_batch(br#" {"keys":["a","b"],"values":["1",null]}"#).unwrap();
+        assert_eq!(
+            json,
+            vec![(b"a".to_vec(), Some(b"1".to_vec())), (b"b".to_vec(), None)]
+        );
+        let err = parse_batch(br#"{"keys":["a"]}"#).unwrap_err();
+        assert!(err.contains("missing field \"values\""), "{err}");
+        assert!(parse_batch(b"\xff").unwrap_err().contains("not UTF-8"));
+    }
+
+    #[test]
+    fn tab_separated_batches_keep_spaces_and_extra_tabs() {
+        let got = parse_batch(b"a b\tx y\n\nk\tv\tw\r\n").unwrap();
+        assert_eq!(
+            got,
+            vec![
+                (b"a b".to_vec(), Some(b"x y".to_vec())),
+                (b"k".to_vec(), Some(b"v\tw".to_vec()))
+            ]
+        );
+        assert!(parse_batch(b"no tab here").unwrap_err().contains("line 1"));
+    }
+
+    #[test]
+    fn escaping_keeps_one_entry_on_one_line() {
+        assert_eq!(escape(b"a\tb\nc\\d"), "a\\tb\\nc\\\\d");
+        assert_eq!(escape("ünï".as_bytes()), "ünï");
+        assert_eq!(escape(b"\xff\x00"), "\\xff\\u{0}");
+    }
+}
