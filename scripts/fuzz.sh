@@ -32,7 +32,6 @@ if [ ! -d "$seeds" ]; then
     cp "$db"/*.wal "$seeds/wal/"
     cp "$db"/*.sst "$seeds/sstable/"
     cp "$db"/MANIFEST-* "$seeds/manifest/"
-    cp "$db.tsv" "$seeds/batch_json/lines.tsv"
     echo '{"keys":["a","b","c"],"values":["1",null,"3"]}' > "$seeds/batch_json/body.json"
     rm -rf "$db" "$db.tsv"
 fi
@@ -53,6 +52,9 @@ if [ ! -d "$seeds/http_request" ]; then
     crlf 'PATCH /keys HTTP/1.1' 'Content-Length: x' '' >"$h/bad_length"
     crlf 'GET /keys HTTP/2.0' '' >"$h/version"
     crlf 'PUT /keys HTTP/1.1' 'Expect: 100-continue' 'Content-Length: 99999999' '' >"$h/expect"
+    crlf 'GET /keys/range?start_key=a&end_key=z&limit=2 HTTP/1.1' '' >"$h/range_limit"
+    { crlf 'POST /keys/get HTTP/1.1' 'Content-Length: 11' ''; printf '{"key":"a"}'; } >"$h/get_by_body"
+    { crlf 'PUT /keys HTTP/1.1' 'Content-Length: 5' 'Transfer-Encoding: chunked' '' '0' ''; crlf 'DELETE /keys?key=a HTTP/1.1' ''; } >"$h/smuggle"
 fi
 
 mkdir -p "$root/fuzz/logs"

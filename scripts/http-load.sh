@@ -11,6 +11,8 @@
 #
 # Usage: scripts/http-load.sh            # 3 rounds of 5 s runs, about 2.5 minutes in all
 #        DURATION=10 ROUNDS=5 THREADS=4 scripts/http-load.sh
+#        LSMDB_BIN=old/lsmdb BASELINE_BIN=old/http_baseline scripts/http-load.sh
+#                                       # binaries built elsewhere (say, before a change)
 # Needs wrk (Debian: apt-get install wrk).
 set -euo pipefail
 
@@ -23,7 +25,11 @@ VALUE=$(printf '0123456789%.0s' {1..10}) # 100 bytes, the baseline's value
 
 command -v wrk >/dev/null || { echo "error: wrk not found (apt-get install wrk)" >&2; exit 2; }
 cd "$(dirname "$0")/.."
-cargo build --release --quiet --bin lsmdb --example http_baseline
+if [ -z "${LSMDB_BIN:-}" ] || [ -z "${BASELINE_BIN:-}" ]; then
+    cargo build --release --quiet --bin lsmdb --example http_baseline
+fi
+LSMDB_BIN=${LSMDB_BIN:-target/release/lsmdb}
+BASELINE_BIN=${BASELINE_BIN:-target/release/examples/http_baseline}
 work=$(mktemp -d)
 pids=()
 cleanup() {
@@ -90,9 +96,9 @@ end
 EOF
 
 # Default settings, INFO log included (one line per request, to a file here).
-start "$work/lsmdb.log" target/release/lsmdb --db "$work/db" serve --addr 127.0.0.1:0 \
+start "$work/lsmdb.log" "$LSMDB_BIN" --db "$work/db" serve --addr 127.0.0.1:0 \
     --threads "$THREADS"
-start "$work/baseline.log" target/release/examples/http_baseline 127.0.0.1:0 "$THREADS"
+start "$work/baseline.log" "$BASELINE_BIN" 127.0.0.1:0 "$THREADS"
 lsmdb_addr=$(address "$work/lsmdb.log")
 base_addr=$(address "$work/baseline.log")
 curl -sf -X PUT "http://$lsmdb_addr/keys" -d "{\"key\":\"bench\",\"value\":\"$VALUE\"}" >/dev/null

@@ -118,6 +118,26 @@ impl WriteBatch {
     }
 }
 
+/// Puts (`(key, Some(value))`) and deletes (`(key, None)`) in order, as batch input often
+/// comes: in the seed's JSON batch body a `null` value deletes its key.
+///
+/// ```
+/// let batch: lsmdb::WriteBatch = [("a", Some("1")), ("b", None)].into_iter().collect();
+/// assert_eq!(batch.len(), 2);
+/// ```
+impl<K: AsRef<[u8]>, V: AsRef<[u8]>> FromIterator<(K, Option<V>)> for WriteBatch {
+    fn from_iter<I: IntoIterator<Item = (K, Option<V>)>>(entries: I) -> Self {
+        let mut batch = WriteBatch::new();
+        for (key, value) in entries {
+            match value {
+                Some(value) => batch.put(key, value),
+                None => batch.delete(key),
+            };
+        }
+        batch
+    }
+}
+
 pub(crate) fn check_sizes(key: &[u8], value: &[u8]) -> Result<()> {
     if key.len() > MAX_KEY_SIZE {
         return Err(Error::InvalidArgument(format!(

@@ -1,7 +1,14 @@
 //! `lsmdb check`: verifies every checksum of every file in a database directory (CURRENT,
 //! the manifest, every table block by block, every WAL record by record) and lists every
 //! problem with its file and offset, rather than stopping at the first as an open does.
-//! It writes nothing and takes no lock, so it can run beside a writer.
+//!
+//! Damage (a checksum or format failure) and a file that could not be read (a permission,
+//! an I/O error, a file gone) are kept apart: only damage is for `lsmdb repair`.
+//!
+//! It writes nothing and takes no lock, so it can run beside a writer. A writer changes the
+//! directory as it goes (a flush or compaction retires tables and WALs, a record is being
+//! appended to the newest WAL), so a finding counts only if a second pass sees it again:
+//! a file the writer retired in between, or a record it was writing, is then gone or whole.
 
 use std::collections::HashSet;
 use std::fmt;
@@ -13,18 +20,23 @@ use serde::Serialize;
 use crate::db::CheckReport;
 use crate::error::{Error, IoContext, Result};
 use crate::filename::{self, FileType};
+use crate::lock;
 use crate::manifest::{self, MANIFEST_KIND, VersionEdit};
 use crate::options::Options;
 use crate::record::{self, is_cut_short};
 use crate::version::{FileMeta, TableContext, VersionSet};
 use crate::wal::{self, OnDamage};
 
-/// One damaged place: the file, the offset when known, and what is wrong.
+/// One damaged place, or one file that could not be read: the file, the offset when known,
+/// and what is wrong.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Problem {
     pub path: PathBuf,
     pub offset: Option<u64>,
     pub reason: String,
+    /// The operating system's error number when the file could not be read (13 for a
+    /// permission denied, 2 for a file that is gone); `None` for damage.
+    pub os_error: Option<i32>,
 }
 
 impl fmt::Display for Problem {
@@ -47,11 +59,13 @@ impl Problem {
             path: path.to_path_buf(),
             offset: Some(offset),
             reason: reason.into(),
+            os_error: None,
         }
     }
 
     /// A problem from an engine error about `path`.
     pub(crate) fn from_error(path: &Path, e: Error) -> Problem {
+        let os_error = os_error(&e);
         match e {
             Error::Corruption {
                 path,
@@ -61,23 +75,52 @@ impl Problem {
                 path,
                 offset: Some(offset),
                 reason,
+                os_error,
+            },
+            // The path is the problem's own: say only what was tried and what the OS said.
+            Error::Io { op, source, .. } => Problem {
+                path: path.to_path_buf(),
+                offset: None,
+                reason: format!("{op}: {source}"),
+                os_error,
             },
             other => Problem {
                 path: path.to_path_buf(),
                 offset: None,
                 reason: other.to_string(),
+                os_error,
             },
         }
+    }
+
+    /// Whether the file is gone (rather than unreadable for a reason that can be fixed).
+    pub fn is_missing(&self) -> bool {
+        self.os_error == Some(libc::ENOENT)
+    }
+}
+
+/// The OS error number of an I/O failure: a file that could not be read, which is not
+/// damage. An I/O error without one (a file shorter than its layout says) is damage.
+pub(crate) fn os_error(e: &Error) -> Option<i32> {
+    match e {
+        Error::Io { source, .. } => source.raw_os_error(),
+        _ => None,
     }
 }
 
 /// What [`check_dir`] found.
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct DirCheck {
-    /// Damage: a directory with any problem does not open, or serves errors for some keys.
+    /// Damage (a checksum or format failure): a directory with any does not open, or serves
+    /// errors for some keys; `lsmdb repair` salvages around it.
     pub problems: Vec<Problem>,
+    /// Files that could not be read, each with the OS error (`os_error`): a permission, a
+    /// failing disk, a file the manifest names that is gone. Not damage: fix the cause and
+    /// check again (`lsmdb repair` refuses while a file is unreadable, and can only drop a
+    /// table that is gone).
+    pub unreadable: Vec<Problem>,
     /// Worth knowing but harmless: a torn WAL tail (a write cut off by a crash, never
-    /// acknowledged), leftover files the next open removes.
+    /// acknowledged), leftover files the next open removes, a writer at work.
     pub notes: Vec<String>,
     /// What was checked.
     pub checked: CheckReport,
@@ -85,23 +128,84 @@ pub struct DirCheck {
 
 impl DirCheck {
     pub fn is_clean(&self) -> bool {
-        self.problems.is_empty()
+        self.problems.is_empty() && self.unreadable.is_empty()
+    }
+
+    /// Files the check could not read for a reason other than their being gone.
+    pub fn inaccessible(&self) -> impl Iterator<Item = &Problem> {
+        self.unreadable.iter().filter(|p| !p.is_missing())
+    }
+
+    /// Files of the database that are gone.
+    pub fn missing(&self) -> impl Iterator<Item = &Problem> {
+        self.unreadable.iter().filter(|p| p.is_missing())
+    }
+
+    /// Records a failure to check `path`: unreadable if the OS refused, damage otherwise.
+    fn add(&mut self, path: &Path, e: Error) {
+        let problem = Problem::from_error(path, e);
+        match problem.os_error {
+            Some(_) => self.unreadable.push(problem),
+            None => self.problems.push(problem),
+        }
+    }
+
+    /// Keeps only the findings `earlier` had too; true if nothing had to go.
+    fn keep_seen_in(&mut self, earlier: &DirCheck) -> bool {
+        let before = self.problems.len() + self.unreadable.len();
+        self.problems.retain(|p| earlier.problems.contains(p));
+        self.unreadable.retain(|p| earlier.unreadable.contains(p));
+        before == self.problems.len() + self.unreadable.len()
     }
 }
 
+/// How many passes a check makes at most while its findings keep changing under a writer.
+const CHECK_PASSES: u64 = 10;
+
 /// Checks every file of the database in `dir`.
 pub fn check_dir(dir: &Path, opts: &Options) -> Result<DirCheck> {
-    let fs = Arc::clone(&opts.fs);
-    if !fs.exists(dir) {
+    if !opts.fs.exists(dir) {
         return Err(Error::InvalidArgument(format!(
             "database directory {} does not exist",
             dir.display()
         )));
     }
+    let writer = lock::holder(dir);
+    let mut found = check_pass(dir, opts, writer)?;
+    for pass in 1..CHECK_PASSES {
+        if found.is_clean() {
+            break;
+        }
+        // Whatever a writer was doing during the pass is done or gone by the next one;
+        // damage on disk is still there.
+        std::thread::sleep(std::time::Duration::from_millis(5 * pass));
+        let again = check_pass(dir, opts, writer)?;
+        let mut confirmed = again.clone();
+        let settled = confirmed.keep_seen_in(&found);
+        if settled || pass + 1 == CHECK_PASSES {
+            found = confirmed;
+            break;
+        }
+        // Something new turned up (perhaps behind what went away): see it twice too.
+        found = again;
+    }
+    if let Some(pid) = writer {
+        found.notes.push(format!(
+            "a writer (pid {pid}) holds the lock: checked the files its manifest named; \
+             the record and tables it was writing meanwhile are not included"
+        ));
+    }
+    Ok(found)
+}
+
+/// One pass over the directory, from CURRENT through the manifest to its tables and WALs.
+/// `writer` is the PID of a writer at work, whose files in the making are not leftovers.
+fn check_pass(dir: &Path, opts: &Options, writer: Option<u32>) -> Result<DirCheck> {
+    let fs = Arc::clone(&opts.fs);
     let names = fs.list_dir(dir).ctx("list directory", dir)?;
     let mut out = DirCheck::default();
     let ctx = TableContext::read_only(Arc::clone(&fs), dir);
-    let live = check_manifest(dir, &ctx, &names, &mut out);
+    let live = check_manifest(dir, &ctx, &names, writer.is_some(), &mut out);
     let (tables, log_number) = match &live {
         Some((set, _)) => (
             set.current()
@@ -119,7 +223,7 @@ pub fn check_dir(dir: &Path, opts: &Options) -> Result<DirCheck> {
     for f in &tables {
         check_table_file(f, &mut out);
     }
-    if live.is_some() {
+    if live.is_some() && writer.is_none() {
         for orphan in unnamed_tables(&names, &named, &ctx) {
             out.notes.push(format!(
                 "{} is not in the manifest (left by a crash; the next open removes it)",
@@ -127,7 +231,7 @@ pub fn check_dir(dir: &Path, opts: &Options) -> Result<DirCheck> {
             ));
         }
     }
-    check_wals(dir, opts, &names, log_number, &mut out);
+    check_wals(dir, opts, &names, log_number, writer.is_some(), &mut out);
     Ok(out)
 }
 
@@ -137,6 +241,7 @@ fn check_manifest(
     dir: &Path,
     ctx: &Arc<TableContext>,
     names: &[String],
+    live_writer: bool,
     out: &mut DirCheck,
 ) -> Option<(VersionSet, u64)> {
     let fs = ctx.fs.as_ref();
@@ -157,17 +262,14 @@ fn check_manifest(
             return None;
         }
         Err(e) => {
-            out.problems.push(Problem::from_error(&current, e));
+            out.add(&current, e);
             return None;
         }
     };
     let data = match fs.read_all(&path) {
         Ok(data) => data,
         Err(e) => {
-            out.problems.push(Problem::from_error(
-                &path,
-                Error::io("read manifest", &path, e),
-            ));
+            out.add(&path, Error::io("read manifest", &path, e));
             return None;
         }
     };
@@ -184,18 +286,19 @@ fn check_manifest(
     });
     match scanned {
         Ok(scan) => {
-            out.problems.extend(
-                scan.skipped_damage(&path, MANIFEST_KIND)
-                    .into_iter()
-                    .map(|e| Problem::from_error(&path, e)),
-            );
+            for e in scan.skipped_damage(&path, MANIFEST_KIND) {
+                out.add(&path, e);
+            }
             if let Some(at) = scan.torn_at {
                 let tail = data.get(at as usize..).unwrap_or_default();
                 if at > 0 && is_cut_short(tail) {
-                    out.notes.push(format!(
-                        "{} ends in an edit cut short at offset {at} (a crash while it was written; the open ignores it)",
-                        path.display()
-                    ));
+                    // Beside a live writer, this is the edit it is appending.
+                    if !live_writer {
+                        out.notes.push(format!(
+                            "{} ends in an edit cut short at offset {at} (a crash while it was written; the open ignores it)",
+                            path.display()
+                        ));
+                    }
                 } else {
                     out.problems.push(Problem::new(
                         &path,
@@ -205,7 +308,7 @@ fn check_manifest(
                 }
             }
         }
-        Err(e) => out.problems.push(Problem::from_error(&path, e)),
+        Err(e) => out.add(&path, e),
     }
     out.checked.bytes += data.len() as u64;
     match VersionSet::recover(dir, Arc::clone(ctx)) {
@@ -214,7 +317,7 @@ fn check_manifest(
         Err(e) => {
             // Report what the open would say, unless the scan above already named the damage.
             if out.problems.len() == before {
-                out.problems.push(Problem::from_error(&path, e));
+                out.add(&path, e);
             }
             None
         }
@@ -234,73 +337,64 @@ fn unnamed_tables(
         .collect()
 }
 
+/// Opens (which checks the size the manifest records) and verifies one table.
 fn check_table_file(f: &FileMeta, out: &mut DirCheck) {
     let path = f.path();
-    let table = match f.table() {
-        Ok(t) => t,
-        Err(e) => {
-            out.problems.push(Problem::from_error(&path, e));
-            return;
-        }
-    };
-    let verified = match table.verify() {
+    let verified = match f.table().and_then(|table| table.verify()) {
         Ok(verified) => verified,
         Err(e) => {
-            out.problems.push(Problem::from_error(&path, e));
+            out.add(&path, e);
             return;
         }
     };
     out.checked.tables += 1;
     out.checked.table_entries += verified.entries;
     out.checked.bytes += f.size;
-    let len = table.file_size();
-    if f.size > 0 && len != f.size {
-        out.problems.push(Problem::new(
-            &path,
-            len.min(f.size),
-            format!("the manifest says {} bytes, the file has {len}", f.size),
-        ));
+    for e in verified.damage {
+        out.add(&path, e);
     }
-    out.problems.extend(
-        verified
-            .damage
-            .into_iter()
-            .map(|e| Problem::from_error(&path, e)),
-    );
 }
 
 /// Checks every live WAL record by record. A torn tail of the newest WAL is a crash's
-/// unacknowledged write, not damage.
-fn check_wals(dir: &Path, opts: &Options, names: &[String], log_number: u64, out: &mut DirCheck) {
+/// unacknowledged write (or, beside a `live_writer`, the record being written), not damage.
+fn check_wals(
+    dir: &Path,
+    opts: &Options,
+    names: &[String],
+    log_number: u64,
+    live_writer: bool,
+    out: &mut DirCheck,
+) {
     let wals = filename::live_wals(names, 0);
     let newest = wals.last().copied();
     for number in wals {
         let path = filename::wal_path(dir, number);
         if number < log_number {
-            out.notes.push(format!(
-                "{} is older than the manifest's log number (the next open removes it)",
-                path.display()
-            ));
+            // A live writer deletes it in a moment; otherwise it was left by a crash.
+            if !live_writer {
+                out.notes.push(format!(
+                    "{} is older than the manifest's log number (the next open removes it)",
+                    path.display()
+                ));
+            }
             continue;
         }
         let replayed = match wal::read(opts.fs.as_ref(), &path, OnDamage::Skip, |_| Ok(())) {
             Ok(replayed) => replayed,
             Err(e) => {
                 // A WAL that could not be read was not checked; one whose header is damaged was.
-                if !matches!(e, Error::Io { .. }) {
+                if os_error(&e).is_none() {
                     out.checked.wal_files += 1;
                 }
-                out.problems.push(Problem::from_error(&path, e));
+                out.add(&path, e);
                 continue;
             }
         };
-        out.problems.extend(
-            replayed
-                .damage
-                .into_iter()
-                .map(|e| Problem::from_error(&path, e)),
-        );
+        for e in replayed.damage {
+            out.add(&path, e);
+        }
         match replayed.torn_at {
+            Some(_) if Some(number) == newest && live_writer => {}
             Some(at) if Some(number) == newest => out.notes.push(format!(
                 "{} ends in a record cut short at offset {at} (a write the crash interrupted; never acknowledged, dropped at open)",
                 path.display()

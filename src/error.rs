@@ -25,12 +25,25 @@ pub enum Error {
         reason: String,
     },
 
-    /// Another writer holds the directory's lock file.
+    /// Another writer holds the directory's lock (`path` is the directory's `LOCK`; the lock
+    /// is on the directory itself too, so deleting `LOCK` does not free it).
     #[error("{} is locked by another writer{}", path.display(), holder_text(*holder_pid))]
     Locked {
         path: PathBuf,
         holder_pid: Option<u32>,
     },
+
+    /// The directory's `LOCK` is not a regular file of its own (a symbolic link, a hard link,
+    /// a directory, a FIFO): lsmdb refuses to write its PID through it.
+    #[error("{} is {found}, not a lock file; lsmdb does not write through it: remove it and retry", path.display())]
+    LockNotAFile { path: PathBuf, found: String },
+
+    /// Tables the manifest names cannot be used: missing, unreadable, not the size the
+    /// manifest records, or damaged outside their data blocks. Each entry is the
+    /// [`Error::Io`] or [`Error::Corruption`] for one table. The open refuses rather than
+    /// serve an error for every read that reaches them.
+    #[error("{}", unusable_text(dir, tables))]
+    TablesUnusable { dir: PathBuf, tables: Vec<Error> },
 
     /// A caller-supplied argument or option is out of range.
     #[error("invalid argument: {0}")]
@@ -65,6 +78,24 @@ fn holder_text(pid: Option<u32>) -> String {
     }
 }
 
+fn unusable_text(dir: &Path, tables: &[Error]) -> String {
+    let list: Vec<String> = tables.iter().map(Error::to_string).collect();
+    let any_io = tables.iter().any(|e| matches!(e, Error::Io { .. }));
+    format!(
+        "{n} table{s} the manifest of {dir} names cannot be used: {list}. {fix}",
+        n = tables.len(),
+        s = if tables.len() == 1 { "" } else { "s" },
+        dir = dir.display(),
+        list = list.join("; "),
+        fix = if any_io {
+            "Restore the files (or the access to them) and open again, or run `lsmdb repair` \
+             to rebuild without the missing ones (it refuses while a file is unreadable)"
+        } else {
+            "Run `lsmdb repair` to rebuild from what is intact"
+        }
+    )
+}
+
 /// The library's result type.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -85,9 +116,14 @@ impl Error {
         }
     }
 
-    /// True when the error reports damaged bytes on disk.
+    /// True when the error reports damaged bytes on disk (for [`Error::TablesUnusable`]:
+    /// in every table it lists).
     pub fn is_corruption(&self) -> bool {
-        matches!(self, Error::Corruption { .. })
+        match self {
+            Error::Corruption { .. } => true,
+            Error::TablesUnusable { tables, .. } => tables.iter().all(Error::is_corruption),
+            _ => false,
+        }
     }
 
     /// True when a file the operation needed has gone (a secondary reader racing a writer

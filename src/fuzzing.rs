@@ -11,7 +11,7 @@ use std::sync::Arc;
 use crate::batch::Payload;
 use crate::bloom::key_hash;
 use crate::filename;
-use crate::fs::{FileSystem, RandomAccessFile, WritableFile};
+use crate::fs::{FileSystem, LogOptions, RandomAccessFile, WritableFile};
 use crate::iter::InternalIterator;
 use crate::key;
 use crate::manifest::{self, MANIFEST_KIND, VersionEdit};
@@ -208,6 +208,12 @@ impl FileSystem for MemFs {
         Err(read_only())
     }
     fn open_append(&self, _: &Path) -> io::Result<Box<dyn WritableFile>> {
+        Err(read_only())
+    }
+    fn create_log(&self, _: &Path, _: &LogOptions) -> io::Result<Box<dyn WritableFile>> {
+        Err(read_only())
+    }
+    fn open_log(&self, _: &Path, _: u64, _: &LogOptions) -> io::Result<Box<dyn WritableFile>> {
         Err(read_only())
     }
     fn truncate(&self, _: &Path, _: u64) -> io::Result<()> {

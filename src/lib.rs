@@ -18,6 +18,24 @@
 //! # Ok(())
 //! # }
 //! ```
+//!
+//! With the feature `server` (on by default, with the binary's), [`server`] serves a `Db`
+//! over the HTTP API that `lsmdb serve` serves:
+//!
+//! ```
+//! # #[cfg(feature = "server")]
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # let dir = tempfile::tempdir()?;
+//! let db = lsmdb::Db::open(dir.path(), lsmdb::Options::default())?;
+//! let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+//! let running = lsmdb::server::start(db, listener, lsmdb::server::Config::default())?;
+//! println!("serving on http://{}", running.local_addr());
+//! running.shutdown(std::time::Duration::from_secs(10))?; // answers what is in flight, closes the Db
+//! # Ok(())
+//! # }
+//! # #[cfg(not(feature = "server"))]
+//! # fn main() {}
+//! ```
 
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
@@ -45,6 +63,8 @@ mod memtable;
 mod options;
 mod record;
 mod repair;
+#[cfg(feature = "server")]
+pub mod server;
 mod sstable;
 mod version;
 mod wal;

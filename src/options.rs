@@ -120,11 +120,12 @@ impl Default for Options {
 }
 
 /// One setter per field, in the builder style: `Options::default().sync(SyncMode::None)`.
+/// Also for the other settings structs (`server::Config`).
 macro_rules! setters {
-    ($($field:ident: $ty:ty),* $(,)?) => {
-        impl Options {
+    ($type:ident { $($field:ident: $ty:ty),* $(,)? }) => {
+        impl $type {
             $(
-                #[doc = concat!("Sets [`Options::", stringify!($field), "`].")]
+                #[doc = concat!("Sets [`", stringify!($type), "::", stringify!($field), "`].")]
                 #[must_use]
                 pub fn $field(mut self, value: $ty) -> Self {
                     self.$field = value;
@@ -134,26 +135,30 @@ macro_rules! setters {
         }
     };
 }
+#[cfg(feature = "server")]
+pub(crate) use setters;
 
 setters! {
-    create_if_missing: bool,
-    sync: SyncMode,
-    write_buffer_size: usize,
-    max_immutable_memtables: usize,
-    block_size: usize,
-    block_restart_interval: usize,
-    bloom_bits_per_key: u32,
-    block_cache_bytes: usize,
-    target_file_size: u64,
-    l0_compaction_trigger: usize,
-    l0_slowdown_trigger: usize,
-    l0_stop_trigger: usize,
-    max_bytes_for_level_base: u64,
-    level_size_multiplier: u64,
-    pending_compaction_slowdown_bytes: u64,
-    pending_compaction_stop_bytes: u64,
-    background_compaction: bool,
-    fs: Arc<dyn FileSystem>,
+    Options {
+        create_if_missing: bool,
+        sync: SyncMode,
+        write_buffer_size: usize,
+        max_immutable_memtables: usize,
+        block_size: usize,
+        block_restart_interval: usize,
+        bloom_bits_per_key: u32,
+        block_cache_bytes: usize,
+        target_file_size: u64,
+        l0_compaction_trigger: usize,
+        l0_slowdown_trigger: usize,
+        l0_stop_trigger: usize,
+        max_bytes_for_level_base: u64,
+        level_size_multiplier: u64,
+        pending_compaction_slowdown_bytes: u64,
+        pending_compaction_stop_bytes: u64,
+        background_compaction: bool,
+        fs: Arc<dyn FileSystem>,
+    }
 }
 
 /// Number of levels in the tree: L0 (overlapping flushed tables) and L1..L6 (sorted runs).

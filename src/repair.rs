@@ -1,7 +1,10 @@
 //! `lsmdb repair`: salvages what is intact in a damaged database, on request only (an open
 //! never drops data silently).
 //!
-//! 1. Take the lock. If [`check_dir`] finds nothing wrong, change nothing.
+//! 1. Take the lock. If [`check_dir`] finds nothing wrong, change nothing. If it cannot read
+//!    a file (a permission, an I/O error), refuse, naming it: an unreadable file is not
+//!    damage, and dropping it would lose intact data. A table the manifest names that is
+//!    gone is the exception: nothing can be read back from it, so it is dropped (reported).
 //! 2. Pick the files to salvage: the tables and WALs the manifest names if it is readable;
 //!    otherwise every table and WAL in the directory (then data deleted long ago may come
 //!    back from obsolete files a crash left behind, and the report says so).
@@ -19,7 +22,7 @@ use std::sync::atomic::AtomicBool;
 
 use serde::Serialize;
 
-use crate::check::{Problem, check_dir};
+use crate::check::{Problem, check_dir, os_error};
 use crate::compaction::{self, CompactionEnv, picker};
 use crate::db::{table_options, write_level0_table};
 use crate::error::{Error, IoContext, Result};
@@ -67,11 +70,15 @@ pub fn repair_dir(dir: &Path, opts: &Options) -> Result<RepairReport> {
     }
     let _lock = DirLock::acquire(dir)?;
     let mut report = RepairReport::default();
-    if check_dir(dir, opts)?.is_clean() {
+    let found = check_dir(dir, opts)?;
+    if found.is_clean() {
         report
             .notes
             .push("no damage found; nothing was changed".into());
         return Ok(report);
+    }
+    if let Some(p) = found.inaccessible().next() {
+        return Err(unreadable(&p.path, p.os_error));
     }
     report.repaired = true;
     let names = fs.list_dir(dir).ctx("list directory", dir)?;
@@ -81,6 +88,9 @@ pub fn repair_dir(dir: &Path, opts: &Options) -> Result<RepairReport> {
         set.numbers.mark_used(n);
     }
     let (tables, log_number, mut last_seq) = match VersionSet::recover(dir, Arc::clone(&ctx)) {
+        // A manifest that cannot be read is not damaged: rebuilding without it would bring
+        // back data deleted long ago.
+        Err(e) if os_error(&e).is_some() => return Err(e),
         Ok(Some((old, r))) => {
             report.rebuilt_from_manifest = true;
             let live = old.current().live_numbers().collect::<Vec<_>>();
@@ -167,6 +177,12 @@ impl Salvager<'_> {
         let path = filename::table_path(self.dir, number);
         let table = match Table::open(self.fs, &path, number, Arc::new(BlockCache::new(0))) {
             Ok(t) => Arc::new(t),
+            // Gone: there is nothing to read back, or to set aside.
+            Err(e) if os_error(&e) == Some(libc::ENOENT) => {
+                self.report.dropped.push(Problem::from_error(&path, e));
+                return Ok(());
+            }
+            Err(e) if os_error(&e).is_some() => return Err(e),
             Err(e) => {
                 self.report.dropped.push(Problem::from_error(&path, e));
                 self.damaged.insert(path);
@@ -175,6 +191,10 @@ impl Salvager<'_> {
         };
         self.report.tables_read += 1;
         let verified = table.verify()?;
+        // A block that could not be read is not damage: never drop it.
+        if let Some(e) = verified.damage.iter().find(|e| os_error(e).is_some()) {
+            return Err(unreadable(&path, os_error(e)));
+        }
         if verified.damage.is_empty() {
             let meta = describe(&table, number, self.ctx)?;
             *self.last_seq = (*self.last_seq).max(meta.1);
@@ -259,6 +279,19 @@ impl Salvager<'_> {
         }
         Ok(())
     }
+}
+
+/// The refusal to repair while `path` cannot be read.
+fn unreadable(path: &Path, os_error: Option<i32>) -> Error {
+    let source = os_error.map_or_else(
+        || std::io::Error::other("unreadable"),
+        std::io::Error::from_raw_os_error,
+    );
+    Error::io(
+        "nothing was changed: repair needs to read every file, and cannot read",
+        path,
+        source,
+    )
 }
 
 /// A table's manifest record, read from its entries, and its largest sequence number.

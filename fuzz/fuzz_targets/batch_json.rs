@@ -1,23 +1,25 @@
-//! Request bodies as `lsmdb batch` (and the HTTP server's batch route) parse them: the
-//! seed's JSON `{"keys":[..],"values":[..]}` or KEY<TAB>VALUE lines, then the size checks
-//! of the batch built from them.
-//!
-//! Note: `lsmdb serve` is being written on another branch; when it lands, its request
-//! handling (routing, query strings, base64 bodies) should get a target of its own, built
-//! on a library-level parse function rather than this `#[path]` include of the CLI's file.
+//! Batch bodies as the HTTP server's `POST /keys/batch` and `lsmdb batch` parse them: the
+//! seed's JSON `{"keys":[..],"values":[..]}`, decoded field by field
+//! (`lsmdb::server::json`), then the size checks of the batch built from it. Each entry
+//! read must also come back unchanged through the `{"key":..,"value":..}` the server
+//! replies with.
 #![no_main]
 
-#[allow(dead_code)]
-#[path = "../../src/bin/lsmdb/format.rs"]
-mod format;
+use lsmdb::server::json;
 
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {
-    if let Ok(entries) = format::parse_batch(data) {
-        let batch = format::to_batch(&entries);
-        let _ = lsmdb::fuzzing::validate_batch(&batch);
-        for (k, v) in entries.iter().take(4) {
-            let _ = format::escape(k);
-            let _ = format::key_value(k, v.as_deref());
-        }
+    let Ok((keys, values)) = json::parse_batch_json(data) else {
+        return;
+    };
+    let batch = json::json_batch(&keys, &values);
+    let _ = lsmdb::fuzzing::validate_batch(&batch);
+    for (key, value) in keys.iter().zip(values.iter()).take(4) {
+        let (Some(key), Some(value)) = (key, value) else {
+            continue;
+        };
+        let reply = serde_json::to_vec(&json::key_value(key, Some(value))).unwrap();
+        let fields = json::decode_fields(&reply, "an object").unwrap();
+        assert_eq!(fields.key.as_deref().map(str::as_bytes), Some(key));
+        assert_eq!(fields.value.as_deref().map(str::as_bytes), Some(value));
     }
 });

@@ -39,9 +39,17 @@ impl RpcServer {
         core: Arc<Core>,
         workers: usize,
     ) -> Result<RpcServer> {
+        // The connection threads read each request whole, at most MAX_BODY bytes, before a
+        // worker sees it. FIXME(cluster phase 2): a snapshot larger than MAX_BODY must travel
+        // in chunks of at most MAX_BODY.
         let config = tiny_http::ConnectionConfig {
-            read_timeout: Some(IDLE),
-            write_timeout: Some(IDLE),
+            idle_timeout: IDLE,
+            head_timeout: IDLE,
+            body_timeout: IDLE,
+            reply_timeout: IDLE,
+            max_body: rpc::MAX_BODY,
+            server_header: concat!("lsmdb/", env!("CARGO_PKG_VERSION"), " raft").into(),
+            ..Default::default()
         };
         let server = tiny_http::Server::from_listener_with_config(listener, config)
             .map_err(|e| Error::Internal(format!("cannot start the RPC server: {e}")))?;

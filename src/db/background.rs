@@ -5,9 +5,12 @@
 //! (writers stall on the full memtables meanwhile), a compaction keeps its inputs. Any
 //! other failure may have left a write or sync half done, so writes stop for good (a
 //! reopen recovers).
+//!
+//! Each run of failures is logged (the `log` crate, target `lsmdb`) once at WARN as it
+//! starts and once at INFO when the work succeeds again, not once per retry.
 
 use std::sync::atomic::Ordering;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::{BgState, DbInner};
 use crate::error::{Error, Result};
@@ -25,6 +28,8 @@ pub(super) fn run(
     mut step: impl FnMut(&DbInner) -> Result<bool>,
 ) {
     let mut backoff = FIRST_BACKOFF;
+    // Since when, and how often, the work has failed for lack of space.
+    let mut failing: Option<(Instant, u64)> = None;
     loop {
         {
             let mut bg = db.bg.lock();
@@ -40,11 +45,35 @@ pub(super) fn run(
         }
         while !db.shutting_down.load(Ordering::Acquire) && !db.stopped_flag.load(Ordering::Acquire)
         {
-            match step(db) {
+            let result = step(db);
+            if result.is_ok()
+                && let Some((since, failures)) = failing.take()
+            {
+                log::info!(
+                    target: "lsmdb",
+                    "{what} in {} works again, after {failures} attempts failed for lack of \
+                     space over {:.1} s",
+                    db.dir.display(),
+                    since.elapsed().as_secs_f64()
+                );
+            }
+            match result {
                 Ok(true) => backoff = FIRST_BACKOFF,
                 Ok(false) => break,
                 Err(Error::Closed) => return,
                 Err(e) if e.is_no_space() => {
+                    match &mut failing {
+                        Some((_, failures)) => *failures += 1,
+                        None => {
+                            log::warn!(
+                                target: "lsmdb",
+                                "{what} in {} failed: {e}; retrying until space is freed \
+                                 (writes stall if the memtables fill meanwhile)",
+                                db.dir.display()
+                            );
+                            failing = Some((Instant::now(), 1));
+                        }
+                    }
                     db.counters
                         .background_errors
                         .fetch_add(1, Ordering::Relaxed);

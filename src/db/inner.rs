@@ -33,11 +33,30 @@ pub(crate) struct SuperVersion {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum Mode {
     ReadWrite,
-    /// A secondary reader: a snapshot of the directory as of open. `holder` is set when it
-    /// was opened because a writer holds the lock (with the writer's PID if known).
+    /// A secondary reader: a snapshot of the directory as of open. `why` is set when it was
+    /// opened read-only because a writable open was not possible.
     Secondary {
-        holder: Option<Option<u32>>,
+        why: Option<WhyReadOnly>,
     },
+}
+
+/// Why [`crate::Db::open_or_read_only`] opened read-only.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum WhyReadOnly {
+    /// Another process holds the write lock (its PID, if known).
+    Locked(Option<u32>),
+    /// This process may not write to the directory (the OS error says why).
+    NoPermission(String),
+}
+
+impl WhyReadOnly {
+    pub(crate) fn text(&self) -> String {
+        match self {
+            WhyReadOnly::Locked(Some(pid)) => format!("process {pid} holds the write lock"),
+            WhyReadOnly::Locked(None) => "another process holds the write lock".to_string(),
+            WhyReadOnly::NoPermission(why) => why.clone(),
+        }
+    }
 }
 
 pub(crate) struct DbInner {
@@ -127,13 +146,18 @@ impl DbInner {
     }
 
     pub(crate) fn check_writable(&self) -> Result<()> {
-        if let Mode::Secondary { holder } = self.mode {
-            let who = match holder {
-                Some(Some(pid)) => format!(" (another process, pid {pid}, holds the write lock)"),
-                Some(None) => " (another process holds the write lock)".to_string(),
+        if let Mode::Secondary { why } = &self.mode {
+            let why = match why {
+                Some(WhyReadOnly::Locked(Some(pid))) => {
+                    format!(" (another process, pid {pid}, holds the write lock)")
+                }
+                Some(WhyReadOnly::Locked(None)) => {
+                    " (another process holds the write lock)".to_string()
+                }
+                Some(WhyReadOnly::NoPermission(why)) => format!(" ({why})"),
                 None => String::new(),
             };
-            return Err(Error::ReadOnly(who));
+            return Err(Error::ReadOnly(why));
         }
         if self.stopped_flag.load(Ordering::Acquire) {
             let reason = self.stopped.lock().clone().unwrap_or_default();
@@ -148,6 +172,11 @@ impl DbInner {
         {
             let mut stopped = self.stopped.lock();
             if stopped.is_none() {
+                log::error!(
+                    target: "lsmdb",
+                    "writes to {} stopped: {reason}; reads go on, a reopen recovers",
+                    self.dir.display()
+                );
                 *stopped = Some(reason);
             }
         }

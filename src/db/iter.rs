@@ -7,7 +7,7 @@ use std::sync::Arc;
 use crate::error::{Error, Result};
 use crate::iter::{InternalIterator, MergingIter};
 use crate::key::{self, Kind, SeqNum};
-use crate::version::Version;
+use crate::version::{ReadHealth, Version};
 
 /// A forward iterator over `(key, value)` pairs in key order.
 ///
@@ -29,6 +29,8 @@ pub struct DbIterator {
     /// Set once the [`Iterator`] impl has handed out its first item.
     started: bool,
     failed: bool,
+    /// Where a failed read of a table is recorded.
+    health: Arc<ReadHealth>,
 }
 
 impl DbIterator {
@@ -38,6 +40,7 @@ impl DbIterator {
         seq: SeqNum,
         lower: Option<Vec<u8>>,
         upper: Option<Vec<u8>>,
+        health: Arc<ReadHealth>,
     ) -> Self {
         DbIterator {
             inner,
@@ -49,6 +52,7 @@ impl DbIterator {
             skip_key: Vec::new(),
             started: false,
             failed: false,
+            health,
         }
     }
 
@@ -114,8 +118,9 @@ impl DbIterator {
 
     fn guard(&mut self, f: impl FnOnce(&mut Self) -> Result<()>) -> Result<()> {
         let r = f(self);
-        if r.is_err() {
+        if let Err(e) = &r {
             self.valid = false;
+            self.health.failed_somewhere(e);
         }
         r
     }

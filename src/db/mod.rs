@@ -37,7 +37,7 @@ use std::thread::JoinHandle;
 use crate::WriteBatch;
 use crate::error::{Error, Result};
 use crate::options::Options;
-use inner::{BgState, DbInner, Mode, super_version};
+use inner::{BgState, DbInner, Mode, WhyReadOnly, super_version};
 /// An open database. Share it between threads by reference or in an `Arc`.
 ///
 /// ```
@@ -74,12 +74,22 @@ impl Db {
         secondary::open_secondary(dir.as_ref(), opts, None)
     }
 
-    /// Opens for writing if the directory is free, and read-only if another process holds
-    /// its lock. [`Db::is_read_only`] tells which.
+    /// Opens for writing if it can, and read-only if another process holds the directory's
+    /// lock or this process may not write to the directory (a user without write permission,
+    /// a read-only mount). [`Db::is_read_only`] tells which, [`Db::read_only_reason`] why.
     pub fn open_or_read_only(dir: impl AsRef<Path>, opts: Options) -> Result<Db> {
-        match open::open_writer(dir.as_ref(), opts.clone()) {
+        let dir = dir.as_ref();
+        // Asked first, so that a user who cannot write never takes (even briefly) the lock a
+        // writer starting at that moment needs.
+        if let Some(why) = not_writable(dir) {
+            return secondary::open_secondary(dir, opts, Some(WhyReadOnly::NoPermission(why)));
+        }
+        match open::open_writer(dir, opts.clone()) {
             Err(Error::Locked { holder_pid, .. }) => {
-                secondary::open_secondary(dir.as_ref(), opts, Some(holder_pid))
+                secondary::open_secondary(dir, opts, Some(WhyReadOnly::Locked(holder_pid)))
+            }
+            Err(e @ Error::Io { .. }) if is_permission_error(&e) => {
+                secondary::open_secondary(dir, opts, Some(WhyReadOnly::NoPermission(e.to_string())))
             }
             other => other,
         }
@@ -201,8 +211,19 @@ impl Db {
     /// The PID of the process holding the write lock, for a read-only handle opened by
     /// [`Db::open_or_read_only`] when it could be read.
     pub fn lock_holder(&self) -> Option<u32> {
-        match self.inner.mode {
-            Mode::Secondary { holder } => holder.flatten(),
+        match &self.inner.mode {
+            Mode::Secondary {
+                why: Some(WhyReadOnly::Locked(pid)),
+            } => *pid,
+            _ => None,
+        }
+    }
+
+    /// Why [`Db::open_or_read_only`] opened this handle read-only: another process holds the
+    /// write lock, or this one may not write to the directory.
+    pub fn read_only_reason(&self) -> Option<String> {
+        match &self.inner.mode {
+            Mode::Secondary { why } => why.as_ref().map(WhyReadOnly::text),
             Mode::ReadWrite => None,
         }
     }
@@ -256,6 +277,29 @@ pub struct CheckReport {
     pub wal_files: u64,
     pub wal_records: u64,
     pub bytes: u64,
+}
+
+/// Why this process may not write to `dir`, if it may not: the directory exists and the
+/// OS denies write access to it (permissions, a read-only mount).
+fn not_writable(dir: &Path) -> Option<String> {
+    let path = std::ffi::CString::new(dir.as_os_str().as_encoded_bytes()).ok()?;
+    // SAFETY: a valid NUL-terminated path; faccessat has no other preconditions.
+    let rc =
+        unsafe { libc::faccessat(libc::AT_FDCWD, path.as_ptr(), libc::W_OK, libc::AT_EACCESS) };
+    if rc == 0 {
+        return None;
+    }
+    let e = std::io::Error::last_os_error();
+    matches!(
+        e.raw_os_error(),
+        Some(libc::EACCES | libc::EPERM | libc::EROFS)
+    )
+    .then(|| format!("this user cannot write to {}: {e}", dir.display()))
+}
+
+fn is_permission_error(e: &Error) -> bool {
+    matches!(e, Error::Io { source, .. }
+        if matches!(source.raw_os_error(), Some(libc::EACCES | libc::EPERM | libc::EROFS)))
 }
 
 fn spawn(name: &str, f: impl FnOnce() + Send + 'static) -> JoinHandle<()> {

@@ -1,6 +1,8 @@
 //! The writer's open: recover the version set from the manifest, replay the WALs it does
 //! not cover, and remove what a crash left behind. Step by step:
-//! 1. take the lock; read CURRENT and replay the manifest;
+//! 1. take the lock; read CURRENT and replay the manifest; open every table it names (a
+//!    table missing, unreadable, of another size or damaged outside its data blocks fails
+//!    the open, naming each, before anything is written);
 //! 2. replay every WAL numbered at or above the manifest's log number, oldest first. Only
 //!    the newest WAL may end in a torn record (dropped); other damage fails the open;
 //! 3. if a single intact WAL was replayed and its memtable is not full, keep appending to
@@ -41,12 +43,7 @@ fn recover_versions(
             let fs = ctx.fs.as_ref();
             let has_data = names.iter().any(|n| match filename::parse(n) {
                 Some(FileType::Table(_)) => true,
-                Some(FileType::Wal(_)) => {
-                    let path = dir.join(n);
-                    fs.open_read(&path)
-                        .and_then(|f| f.len())
-                        .map_or(true, |len| len > HEADER_LEN as u64)
-                }
+                Some(FileType::Wal(_)) => wal_holds_data(fs, &dir.join(n)),
                 _ => false,
             });
             if has_data {
@@ -59,6 +56,13 @@ fn recover_versions(
             Ok((VersionSet::new_empty(dir, Arc::clone(ctx)), 0, 0))
         }
     }
+}
+
+/// Whether a WAL found without a CURRENT holds a record (not just a header, perhaps cut
+/// short, and the zeros reserved after it, whose length says nothing).
+fn wal_holds_data(fs: &dyn FileSystem, path: &Path) -> bool {
+    wal::read(fs, path, OnDamage::Skip, |_| Ok(()))
+        .map_or(true, |r| r.records > 0 || !r.damage.is_empty())
 }
 
 fn prepare_dir(dir: &Path, opts: &Options) -> Result<()> {
@@ -82,6 +86,7 @@ pub(crate) fn open_writer(dir: &Path, opts: Options) -> Result<Db> {
     let ctx = TableContext::new(Arc::clone(&fs), dir, opts.block_cache_bytes, true);
     let names = fs.list_dir(dir).ctx("list directory", dir)?;
     let (mut versions, log_number, mut last_seq) = recover_versions(dir, &ctx, &names)?;
+    versions.current().open_tables(dir)?;
     for n in filename::numbers(&names) {
         versions.numbers.mark_used(n);
     }

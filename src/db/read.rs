@@ -54,7 +54,10 @@ impl DbInner {
                 && upper.as_deref().is_none_or(|u| f.smallest_user_key() < u)
         };
         for f in sv.version.levels[0].iter().filter(|f| in_range(f)) {
-            children.push(Box::new(f.table()?.iter()));
+            let table = f
+                .table()
+                .inspect_err(|e| self.table_ctx.reads.failed(f.number, e))?;
+            children.push(Box::new(table.iter()));
         }
         for files in &sv.version.levels[1..] {
             let files: Vec<_> = files.iter().filter(|f| in_range(f)).cloned().collect();
@@ -63,7 +66,15 @@ impl DbInner {
             }
         }
         let version = Arc::clone(&sv.version);
-        let mut it = DbIterator::new(MergingIter::new(children), version, seq, lower, upper);
+        let health = Arc::clone(&self.table_ctx.reads);
+        let mut it = DbIterator::new(
+            MergingIter::new(children),
+            version,
+            seq,
+            lower,
+            upper,
+            health,
+        );
         it.seek_to_first()?;
         Ok(it)
     }

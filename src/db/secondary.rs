@@ -9,6 +9,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
+use super::inner::WhyReadOnly;
 use super::open::replay_wal;
 use super::{Db, DbInner, Mode};
 use crate::error::{Error, IoContext, Result};
@@ -24,7 +25,7 @@ use crate::version::{TableContext, VersionSet};
 /// every few milliseconds.
 const SECONDARY_ATTEMPTS: usize = 50;
 
-pub(crate) fn open_secondary(dir: &Path, opts: Options, holder: Option<Option<u32>>) -> Result<Db> {
+pub(crate) fn open_secondary(dir: &Path, opts: Options, why: Option<WhyReadOnly>) -> Result<Db> {
     opts.validate()?;
     if !opts.fs.exists(dir) {
         return Err(Error::InvalidArgument(format!(
@@ -35,7 +36,7 @@ pub(crate) fn open_secondary(dir: &Path, opts: Options, holder: Option<Option<u3
     let mut attempt = 0;
     loop {
         let last = attempt + 1 == SECONDARY_ATTEMPTS;
-        match try_open_secondary(dir, &opts, holder) {
+        match try_open_secondary(dir, &opts, why.clone()) {
             Ok(Some(db)) => return Ok(db),
             // The writer logged a version edit while we read: what we replayed may miss a
             // WAL it deleted after moving its data into a table our manifest did not name.
@@ -52,13 +53,22 @@ pub(crate) fn open_secondary(dir: &Path, opts: Options, holder: Option<Option<u3
             // filling it, and saw a half-written record before a whole one. Start over from
             // the manifest it now names; damage that is still there after every attempt is
             // real and reported.
-            Err(e) if (e.is_not_found() || e.is_corruption()) && !last => {}
+            Err(e) if may_be_the_writer_at_work(&e) && !last => {}
             Err(e) => return Err(e),
         }
         attempt += 1;
         std::thread::sleep(std::time::Duration::from_millis(
             (2 * attempt as u64).min(20),
         ));
+    }
+}
+
+/// Whether `e` may come from reading a file while the writer changed it: a file it removed
+/// (NotFound), or a record it was still writing (seen as damage).
+fn may_be_the_writer_at_work(e: &Error) -> bool {
+    match e {
+        Error::TablesUnusable { tables, .. } => tables.iter().all(may_be_the_writer_at_work),
+        e => e.is_not_found() || e.is_corruption(),
     }
 }
 
@@ -77,11 +87,7 @@ fn manifest_mark(fs: &dyn FileSystem, dir: &Path) -> Result<Option<(u64, u64)>> 
 
 /// One attempt at a consistent read-only open; `None` if the writer changed the manifest
 /// meanwhile.
-fn try_open_secondary(
-    dir: &Path,
-    opts: &Options,
-    holder: Option<Option<u32>>,
-) -> Result<Option<Db>> {
+fn try_open_secondary(dir: &Path, opts: &Options, why: Option<WhyReadOnly>) -> Result<Option<Db>> {
     let fs = Arc::clone(&opts.fs);
     let mark = manifest_mark(fs.as_ref(), dir)?;
     let ctx = TableContext::new(Arc::clone(&fs), dir, opts.block_cache_bytes, false);
@@ -104,17 +110,14 @@ fn try_open_secondary(
     }
     // Open every table now, so a file deleted under us shows here (and we start over)
     // rather than in a later read.
-    let version = set.current();
-    for f in version.levels.iter().flatten() {
-        f.table()?;
-    }
+    set.current().open_tables(dir)?;
     if manifest_mark(fs.as_ref(), dir)? != mark {
         return Ok(None);
     }
     Ok(Some(DbInner::assemble(
         dir,
         opts.clone(),
-        Mode::Secondary { holder },
+        Mode::Secondary { why },
         set,
         mem,
         last_seq,

@@ -55,6 +55,10 @@ pub struct Stats {
     pub read_only: bool,
     /// Why writes are refused, if an earlier failure stopped them.
     pub writes_stopped: Option<String>,
+    /// Why reads of some keys fail for a reason that is not the caller's (a table that
+    /// cannot be read, or is damaged), if they do: set by the read that failed, cleared when
+    /// a read of that table succeeds again or compaction replaces it.
+    pub reads_failing: Option<String>,
     pub levels: Vec<LevelStats>,
     pub tables: usize,
     pub table_bytes: u64,
@@ -122,6 +126,7 @@ impl DbInner {
         Stats {
             read_only: self.mode != super::Mode::ReadWrite,
             writes_stopped: self.stopped.lock().clone(),
+            reads_failing: self.table_ctx.reads.reason(),
             tables: version.num_files(),
             table_bytes: version.total_bytes(),
             levels,

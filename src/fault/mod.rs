@@ -15,6 +15,9 @@
 //! also loses the bytes it should have written: they read as zeros after a power cut even if
 //! a later sync succeeds (Linux reports a failed write-back once and marks the pages clean).
 //!
+//! The WAL is the production log file (`src/fs/log_file.rs`, mapped and reserved ahead),
+//! with this model beneath it (`log.rs`): what its own sync reaches is what survives.
+//!
 //! The fault file system never calls `fsync`: its own model decides what survives, and
 //! tests stay fast. Directories themselves are taken as durable once created; the `LOCK` file
 //! is the kernel's `flock` and is left alone.
@@ -23,7 +26,8 @@
 //! - [`fail_sync`](FaultFileSystem::fail_sync): the n-th next sync of a WAL, table,
 //!   manifest or directory fails with `EIO`, once.
 //! - [`no_space_after`](FaultFileSystem::no_space_after): appends fail with `ENOSPC` once
-//!   a byte budget is spent, after writing the part that fits;
+//!   a byte budget is spent, after writing the part that fits (a WAL, which reserves its
+//!   space ahead, fails at the reservation that does not fit);
 //!   [`free_space`](FaultFileSystem::free_space) ends it.
 //! - [`crash_at_op`](FaultFileSystem::crash_at_op): the n-th mutating operation (create,
 //!   append, sync, truncate, rename, remove) does not happen (an append writes half its
@@ -42,11 +46,15 @@ use parking_lot::Mutex;
 use crate::filename::{self, FileType};
 use crate::fs::{FileSystem, OsFileSystem, RandomAccessFile, WritableFile};
 
+mod log;
 mod model;
 #[cfg(test)]
 mod tests;
 
-use model::{FileId, State, crash_error, stale_error};
+use crate::fs::LogOptions;
+use crate::fs::log_file::LogFile;
+use log::{FaultBacking, FaultLog};
+use model::{FileId, State, crash_error};
 
 /// The kinds of file a fault can target, told apart by file name.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -181,20 +189,10 @@ struct FaultWritable {
     file: File,
 }
 
-impl FaultWritable {
-    fn check(&self, st: &State) -> io::Result<()> {
-        st.check_alive()?;
-        if st.epoch != self.epoch {
-            return Err(stale_error());
-        }
-        Ok(())
-    }
-}
-
 impl WritableFile for FaultWritable {
     fn append(&self, data: &[u8]) -> io::Result<()> {
         let mut st = self.state.lock();
-        self.check(&st)?;
+        st.check_handle(self.epoch)?;
         if st.tick()? {
             // Torn write: the first half reaches the file.
             (&self.file).write_all(&data[..data.len() / 2])?;
@@ -219,44 +217,77 @@ impl WritableFile for FaultWritable {
 
     fn sync_data(&self) -> io::Result<()> {
         let mut st = self.state.lock();
-        self.check(&st)?;
-        if st.tick()? {
-            return Err(crash_error());
-        }
-        let fails = st.sync_fails(self.target);
+        st.before_sync(self.epoch, self.id, self.target)?;
         if let Some(f) = st.files.get_mut(&self.id) {
-            if fails {
-                if f.len > f.durable_len {
-                    f.lost.push((f.durable_len, f.len));
-                }
-                return Err(io::Error::from_raw_os_error(libc::EIO));
-            }
             f.durable_len = f.len;
         }
         Ok(())
     }
 }
 
+impl FaultFileSystem {
+    /// Creates (or truncates) the real file and its entry in the model.
+    fn create_file(&self, path: &Path) -> io::Result<(FileId, File)> {
+        let mut st = self.state.lock();
+        st.know_parent(path);
+        if st.tick()? {
+            return Err(crash_error());
+        }
+        if let Some(old) = st.live.get(path).copied() {
+            st.detach(old)?;
+        }
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(path)?;
+        Ok((st.new_file(path, 0), file))
+    }
+
+    /// The production log over `file`, the model beneath it.
+    fn log(&self, id: FileId, file: File, len: u64, opts: &LogOptions) -> Box<dyn WritableFile> {
+        let epoch = self.state.lock().epoch;
+        let backing = FaultBacking {
+            state: Arc::clone(&self.state),
+            id,
+            epoch,
+            file,
+        };
+        Box::new(FaultLog {
+            log: LogFile::with_backing(Box::new(backing), len, opts),
+            state: Arc::clone(&self.state),
+            id,
+            epoch,
+        })
+    }
+}
+
 impl FileSystem for FaultFileSystem {
     fn create(&self, path: &Path) -> io::Result<Box<dyn WritableFile>> {
-        let created = {
-            let mut st = self.state.lock();
-            st.know_parent(path);
-            if st.tick()? {
-                return Err(crash_error());
-            }
-            if let Some(old) = st.live.get(path).copied() {
-                st.detach(old)?;
-            }
-            let file = OpenOptions::new()
-                .write(true)
-                .create(true)
-                .truncate(true)
-                .open(path)?;
-            (st.new_file(path, 0), file)
-        };
-        let (id, file) = created;
+        let (id, file) = self.create_file(path)?;
         Ok(self.handle(id, Target::of(path), file))
+    }
+
+    fn create_log(&self, path: &Path, opts: &LogOptions) -> io::Result<Box<dyn WritableFile>> {
+        let (id, file) = self.create_file(path)?;
+        Ok(self.log(id, file, 0, opts))
+    }
+
+    fn open_log(
+        &self,
+        path: &Path,
+        len: u64,
+        opts: &LogOptions,
+    ) -> io::Result<Box<dyn WritableFile>> {
+        // As the OS's log does: the cut is made durable before anything is appended.
+        self.truncate(path, len)?;
+        let id = match self.state.lock().live.get(path) {
+            Some(&id) => id,
+            None => return Err(io::Error::from(io::ErrorKind::NotFound)),
+        };
+        let file = OpenOptions::new().read(true).write(true).open(path)?;
+        Ok(self.log(id, file, len, opts))
     }
 
     fn open_append(&self, path: &Path) -> io::Result<Box<dyn WritableFile>> {
@@ -287,6 +318,8 @@ impl FileSystem for FaultFileSystem {
         {
             f.len = len;
             f.durable_len = len;
+            f.reserved = len;
+            f.durable_reserved = len;
             f.lost.retain(|&(start, _)| start < len);
         }
         Ok(())

@@ -23,6 +23,10 @@ pub(super) struct FileState {
     pub(super) saved: Option<Vec<u8>>,
     /// Byte ranges a failed sync lost.
     pub(super) lost: Vec<(u64, u64)>,
+    /// A log's size as reserved ahead of its appended bytes (zeros past `len`), now and as
+    /// of its last sync: a power cut leaves the file that long, ending in zeros.
+    pub(super) reserved: u64,
+    pub(super) durable_reserved: u64,
 }
 
 #[derive(Default)]
@@ -55,6 +59,36 @@ impl State {
     pub(super) fn check_alive(&self) -> io::Result<()> {
         if self.crashed {
             return Err(crash_error());
+        }
+        Ok(())
+    }
+
+    /// Whether a handle opened in `epoch` may act: the process is alive, and no crash or
+    /// power cut came since the handle was opened.
+    pub(super) fn check_handle(&self, epoch: u64) -> io::Result<()> {
+        self.check_alive()?;
+        if self.epoch != epoch {
+            return Err(stale_error());
+        }
+        Ok(())
+    }
+
+    /// The faults a sync of file `id` (of kind `target`) through a handle from `epoch` may
+    /// meet before it makes anything durable: a dead handle, the chosen crash, or a failed
+    /// sync, which loses the bytes it should have written (they read as zeros after a power
+    /// cut, even if a later sync succeeds).
+    pub(super) fn before_sync(&mut self, epoch: u64, id: FileId, target: Target) -> io::Result<()> {
+        self.check_handle(epoch)?;
+        if self.tick()? {
+            return Err(crash_error());
+        }
+        if self.sync_fails(target) {
+            if let Some(f) = self.files.get_mut(&id)
+                && f.len > f.durable_len
+            {
+                f.lost.push((f.durable_len, f.len));
+            }
+            return Err(io::Error::from_raw_os_error(libc::EIO));
         }
         Ok(())
     }
@@ -173,11 +207,13 @@ impl State {
         let mut restore = Vec::new();
         for (path, &id) in &self.durable {
             let f = &self.files[&id];
+            let size = f.durable_reserved.max(f.durable_len);
             if self.live.get(path) == Some(&id) && f.saved.is_none() {
                 // Same file, same name: cut it back in place.
-                restore.push((path.clone(), None, f.durable_len, f.lost.clone()));
+                restore.push((path.clone(), None, f.durable_len, f.lost.clone(), size));
             } else {
-                restore.push((path.clone(), Some(self.durable_bytes(id)?), 0, Vec::new()));
+                let bytes = self.durable_bytes(id)?;
+                restore.push((path.clone(), Some(bytes), 0, Vec::new(), size));
             }
         }
         for (path, &id) in &self.live {
@@ -185,7 +221,7 @@ impl State {
                 std::fs::remove_file(path)?;
             }
         }
-        for (path, bytes, durable_len, lost) in restore {
+        for (path, bytes, durable_len, lost, size) in restore {
             match bytes {
                 Some(bytes) => std::fs::write(&path, bytes)?,
                 None => {
@@ -199,6 +235,11 @@ impl State {
                         }
                     }
                 }
+            }
+            // A log's reserved zeros survive as its size did (fdatasync writes back a size).
+            let file = OpenOptions::new().write(true).open(&path)?;
+            if file.metadata()?.len() < size {
+                file.set_len(size)?;
             }
         }
         // The surviving image is the new starting point, all of it durable.

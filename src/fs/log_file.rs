@@ -18,6 +18,10 @@
 //! until the file is dropped, when it is cut to its appended length; readers treat a run of
 //! zeros at the end of a record file as its end (docs/FORMAT.md, "Record files: the WAL and
 //! the manifest", under "Zeros at the end").
+//!
+//! What decides durability (reserving, positioned writes, syncs, the final trim) goes
+//! through [`LogBacking`]: the OS's file here, the fault-injecting file system's model of it
+//! under the fault tests (`crate::fault`), so that those tests run this very code.
 
 use std::fs::{File, OpenOptions};
 use std::io;
@@ -32,8 +36,62 @@ use super::{LogOptions, WritableFile};
 const MIN_WINDOW: usize = 64 << 10;
 const MAX_WINDOW: usize = 4 << 20;
 
+/// The file beneath a [`LogFile`], and the operations on it that durability depends on.
+pub(crate) trait LogBacking: Send + Sync {
+    /// The open file, for mapping it.
+    fn file(&self) -> &File;
+    /// Makes the file at least `to` bytes long with its blocks allocated (it is `from` long).
+    fn reserve(&self, from: u64, to: u64) -> io::Result<()>;
+    /// Writes all of `data` at `offset`, inside the reserved range.
+    fn write_at(&self, data: &[u8], offset: u64) -> io::Result<()>;
+    /// Makes every byte written so far, through `write_at` or the mapping, durable.
+    fn sync_data(&self) -> io::Result<()>;
+    /// Cuts the reserved zeros off as the log is closed (`len` bytes were appended).
+    fn trim(&self, len: u64);
+}
+
+/// Reserves `[from, to)` of `file` with `fallocate`, or where the file system has none by
+/// extending its size (blocks are then allocated at write-back, as with `write`).
+pub(crate) fn reserve_space(file: &File, from: u64, to: u64) -> io::Result<()> {
+    let (offset, len) = (from as libc::off_t, (to - from) as libc::off_t);
+    // SAFETY: fallocate on an open descriptor with in-range arguments.
+    let rc = unsafe { libc::fallocate(file.as_raw_fd(), 0, offset, len) };
+    if rc != 0 {
+        let err = io::Error::last_os_error();
+        if err.raw_os_error() != Some(libc::EOPNOTSUPP) {
+            return Err(err);
+        }
+        file.set_len(to)?;
+    }
+    Ok(())
+}
+
+/// The operating system's file.
+struct OsBacking(File);
+
+impl LogBacking for OsBacking {
+    fn file(&self) -> &File {
+        &self.0
+    }
+    fn reserve(&self, from: u64, to: u64) -> io::Result<()> {
+        reserve_space(&self.0, from, to)
+    }
+    fn write_at(&self, data: &[u8], offset: u64) -> io::Result<()> {
+        self.0.write_all_at(data, offset)
+    }
+    fn sync_data(&self) -> io::Result<()> {
+        // Writes back pages dirtied through the mapping too.
+        self.0.sync_data()
+    }
+    fn trim(&self, len: u64) {
+        // If this fails (or a crash comes first) the zeros stay, and readers take them for
+        // the end of the log.
+        let _ = self.0.set_len(len);
+    }
+}
+
 pub(crate) struct LogFile {
-    file: File,
+    backing: Box<dyn LogBacking>,
     /// Bytes mapped, and reserved ahead, at a time; a multiple of the page size.
     window: usize,
     mapped: bool,
@@ -73,7 +131,7 @@ impl LogFile {
             .create(true)
             .truncate(true)
             .open(path)?;
-        Ok(Self::with_file(file, 0, opts))
+        Ok(Self::with_backing(Box::new(OsBacking(file)), 0, opts))
     }
 
     /// Opens `path` to append after its first `len` bytes, cutting off (durably) whatever
@@ -82,12 +140,17 @@ impl LogFile {
         let file = OpenOptions::new().read(true).write(true).open(path)?;
         file.set_len(len)?;
         file.sync_all()?;
-        Ok(Self::with_file(file, len, opts))
+        Ok(Self::with_backing(Box::new(OsBacking(file)), len, opts))
     }
 
-    fn with_file(file: File, len: u64, opts: &LogOptions) -> LogFile {
+    /// A log over `backing`, whose first `len` bytes are already appended.
+    pub(crate) fn with_backing(
+        backing: Box<dyn LogBacking>,
+        len: u64,
+        opts: &LogOptions,
+    ) -> LogFile {
         LogFile {
-            file,
+            backing,
             window: (opts.capacity / 16)
                 .next_multiple_of(MIN_WINDOW)
                 .clamp(MIN_WINDOW, MAX_WINDOW),
@@ -105,21 +168,7 @@ impl LogFile {
         if upto <= st.reserved {
             return Ok(());
         }
-        let (offset, len) = (
-            st.reserved as libc::off_t,
-            (upto - st.reserved) as libc::off_t,
-        );
-        // SAFETY: fallocate on an open descriptor with in-range arguments.
-        let rc = unsafe { libc::fallocate(self.file.as_raw_fd(), 0, offset, len) };
-        if rc != 0 {
-            let err = io::Error::last_os_error();
-            if err.raw_os_error() != Some(libc::EOPNOTSUPP) {
-                return Err(err);
-            }
-            // No fallocate on this file system: extend the size; blocks are allocated at
-            // write-back, as with `write`.
-            self.file.set_len(upto)?;
-        }
+        self.backing.reserve(st.reserved, upto)?;
         st.reserved = upto;
         Ok(())
     }
@@ -146,7 +195,7 @@ impl LogFile {
                 self.window,
                 libc::PROT_READ | libc::PROT_WRITE,
                 libc::MAP_SHARED,
-                self.file.as_raw_fd(),
+                self.backing.file().as_raw_fd(),
                 start as libc::off_t,
             )
         };
@@ -190,7 +239,7 @@ impl LogFile {
         if end > st.reserved {
             self.reserve(st, self.window_end(end))?;
         }
-        self.file.write_all_at(data, st.len)?;
+        self.backing.write_at(data, st.len)?;
         st.len = end;
         Ok(())
     }
@@ -208,7 +257,7 @@ impl WritableFile for LogFile {
 
     fn sync_data(&self) -> io::Result<()> {
         // Writes back pages dirtied through the mapping too; no lock, so appends go on.
-        self.file.sync_data()
+        self.backing.sync_data()
     }
 }
 
@@ -219,9 +268,7 @@ impl Drop for LogFile {
             w.unmap();
         }
         if st.reserved > st.len {
-            // Trim the reserved zeros. If this fails (or a crash comes first) the zeros stay,
-            // and readers take them for the end of the log.
-            let _ = self.file.set_len(st.len);
+            self.backing.trim(st.len);
         }
     }
 }

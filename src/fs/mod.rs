@@ -9,7 +9,7 @@ use std::os::unix::fs::FileExt;
 use std::path::Path;
 use std::sync::Arc;
 
-mod log_file;
+pub(crate) mod log_file;
 
 /// A file opened for appending. Methods take `&self` so that one thread can `sync_data`
 /// while another appends (the WAL's group commit relies on it).
@@ -50,22 +50,17 @@ pub trait FileSystem: Send + Sync + fmt::Debug + 'static {
     /// Creates a log (a WAL): a file that takes many small appends (see [`LogOptions`]).
     /// The OS file system reserves space ahead and may write through a memory mapping
     /// (src/fs/log_file.rs), so bytes past the appended data may read as zeros until the
-    /// file is closed.
-    fn create_log(&self, path: &Path, opts: &LogOptions) -> io::Result<Box<dyn WritableFile>> {
-        let _ = opts;
-        self.create(path)
-    }
-    /// Opens an existing log for appending after its first `len` bytes.
+    /// file is closed. No default: a file system must say how its logs are written (the
+    /// fault-injecting one runs the OS's log code over its model of the disk).
+    fn create_log(&self, path: &Path, opts: &LogOptions) -> io::Result<Box<dyn WritableFile>>;
+    /// Opens an existing log for appending after its first `len` bytes, cutting off (and
+    /// making durable the cut of) whatever follows them.
     fn open_log(
         &self,
         path: &Path,
         len: u64,
         opts: &LogOptions,
-    ) -> io::Result<Box<dyn WritableFile>> {
-        let _ = opts;
-        self.truncate(path, len)?;
-        self.open_append(path)
-    }
+    ) -> io::Result<Box<dyn WritableFile>>;
     /// Cuts `path` to `len` bytes and makes the new length durable.
     fn truncate(&self, path: &Path, len: u64) -> io::Result<()>;
     /// Opens `path` for positional reads.

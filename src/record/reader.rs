@@ -3,7 +3,9 @@
 
 use std::path::Path;
 
-use super::{FileKind, HEADER_LEN, RECORD_HEADER_LEN, Tail, is_cut_short, valid_record_at};
+use super::{
+    FileKind, HEADER_LEN, RECORD_HEADER_LEN, Tail, encode_header, is_cut_short, valid_record_at,
+};
 use crate::coding::decode_fixed32;
 use crate::error::{Error, Result};
 
@@ -52,7 +54,7 @@ pub(crate) fn scan(
 ) -> Result<Scan> {
     let mut result = Scan::default();
     let all_zero = |bytes: &[u8]| bytes.iter().all(|&b| b == 0);
-    if data.len() < HEADER_LEN || all_zero(data) {
+    if data.len() < HEADER_LEN || header_cut_short(data, kind) {
         // The file was created (and perhaps space reserved) but its header never fully
         // reached the disk.
         result.torn_at = Some(0);
@@ -106,6 +108,21 @@ pub(crate) fn scan(
         }
     }
     Ok(result)
+}
+
+/// Whether `data` is the start of `kind`'s header and then only zeros (all zeros included):
+/// a file created, its space reserved, and its header write cut off by a crash.
+fn header_cut_short(data: &[u8], kind: FileKind) -> bool {
+    let expected = encode_header(kind);
+    let written = data
+        .iter()
+        .zip(&expected)
+        .take_while(|(got, want)| got == want)
+        .count();
+    written < HEADER_LEN
+        && data
+            .get(written..)
+            .is_some_and(|rest| rest.iter().all(|&b| b == 0))
 }
 
 fn check_header(data: &[u8], path: &Path, kind: FileKind) -> Result<()> {
@@ -173,6 +190,25 @@ mod tests {
             Ok(())
         })?;
         Ok((out, scan))
+    }
+
+    /// Regression (found once the fault tests ran the production WAL): a crash while a new
+    /// WAL's header was written, after its space was reserved, left part of the header and
+    /// then zeros, and the next open failed on a "header checksum mismatch".
+    #[test]
+    fn a_header_cut_short_before_reserved_zeros_holds_nothing() {
+        let header = encode_header(KIND);
+        for written in 0..HEADER_LEN {
+            let mut data = header[..written].to_vec();
+            data.resize(64 << 10, 0);
+            let (recs, scan) = read(&data, false).unwrap();
+            assert!(recs.is_empty());
+            assert_eq!(scan.torn_at, Some(0), "{written} bytes of the header");
+        }
+        let mut data = header.to_vec();
+        data[3] ^= 0x01;
+        data.resize(64 << 10, 0);
+        assert!(read(&data, false).is_err(), "a damaged header is damage");
     }
 
     #[test]

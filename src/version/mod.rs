@@ -2,9 +2,11 @@
 //! compaction installs a new one. Readers and iterators hold the version they started with,
 //! so the tables they read stay on disk until the last holder lets go.
 
+mod health;
 mod level_iter;
 mod set;
 
+pub(crate) use health::ReadHealth;
 pub(crate) use level_iter::LevelIter;
 pub(crate) use set::{FileNumbers, VersionSet};
 
@@ -13,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering as AtomicOrdering};
 use std::sync::{Arc, OnceLock};
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::filename;
 use crate::fs::FileSystem;
 use crate::key::{self, Kind};
@@ -34,6 +36,8 @@ pub(crate) struct TableContext {
     /// Tables out of the tree but still held by a reader (or the thread that replaced them),
     /// so not yet deleted.
     pub obsolete_held: AtomicU64,
+    /// Tables whose reads fail.
+    pub reads: Arc<ReadHealth>,
 }
 
 impl TableContext {
@@ -52,6 +56,7 @@ impl TableContext {
             may_delete,
             delete_failures: AtomicU64::new(0),
             obsolete_held: AtomicU64::new(0),
+            reads: Arc::default(),
         })
     }
 
@@ -97,24 +102,58 @@ impl FileMeta {
         filename::table_path(&self.ctx.dir, self.number)
     }
 
-    /// The open table, opening it on first use.
+    /// The open table, opening it on first use. A file of another size than the manifest
+    /// records is damage (cut short, or grown), even if its footer happens to read.
     pub(crate) fn table(&self) -> Result<Arc<Table>> {
         if let Some(t) = self.table.get() {
             return Ok(Arc::clone(t));
         }
-        let table = Arc::new(Table::open(
+        let path = self.path();
+        let table = Table::open(
             self.ctx.fs.as_ref(),
-            &self.path(),
+            &path,
             self.number,
             Arc::clone(&self.ctx.cache),
-        )?);
+        );
+        let table = match table {
+            Ok(t) if self.size == 0 || t.file_size() == self.size => Arc::new(t),
+            Ok(t) => return Err(self.size_mismatch(t.file_size())),
+            // A file cut short usually loses its footer first: say so plainly.
+            Err(e) if e.is_corruption() => match self.ctx.fs.open_read(&path).and_then(|f| f.len())
+            {
+                Ok(len) if self.size > 0 && len != self.size => return Err(self.size_mismatch(len)),
+                _ => return Err(e),
+            },
+            Err(e) => return Err(e),
+        };
         Ok(Arc::clone(self.table.get_or_init(|| table)))
+    }
+
+    fn size_mismatch(&self, len: u64) -> Error {
+        Error::corruption(
+            &self.path(),
+            len.min(self.size),
+            format!("the manifest says {} bytes, the file has {len}", self.size),
+        )
     }
 
     pub(crate) fn mark_obsolete(&self) {
         if !self.obsolete.swap(true, AtomicOrdering::AcqRel) {
             self.ctx.obsolete_held.fetch_add(1, AtomicOrdering::Relaxed);
         }
+        // Out of the tree: its reads no longer fail anyone.
+        self.ctx.reads.cleared(self.number);
+    }
+
+    /// The newest entry for the user key of `lookup` in this table, keeping the record of
+    /// which tables fail to read up to date.
+    fn get(&self, lookup: &[u8], hash: u64) -> Result<Option<(Kind, Vec<u8>)>> {
+        let found = self.table().and_then(|t| t.get(lookup, hash));
+        match &found {
+            Ok(_) => self.ctx.reads.cleared(self.number),
+            Err(e) => self.ctx.reads.failed(self.number, e),
+        }
+        found
     }
 
     pub(crate) fn smallest_user_key(&self) -> &[u8] {
@@ -170,7 +209,7 @@ impl Version {
         let user_key = key::user_key(lookup);
         for f in &self.levels[0] {
             if f.contains(user_key)
-                && let Some(found) = f.table()?.get(lookup, hash)?
+                && let Some(found) = f.get(lookup, hash)?
             {
                 return Ok(Some(found));
             }
@@ -179,7 +218,7 @@ impl Version {
             let i = files.partition_point(|f| key::compare(&f.largest, lookup) == Ordering::Less);
             if let Some(f) = files.get(i)
                 && f.smallest_user_key() <= user_key
-                && let Some(found) = f.table()?.get(lookup, hash)?
+                && let Some(found) = f.get(lookup, hash)?
             {
                 return Ok(Some(found));
             }
@@ -219,6 +258,25 @@ impl Version {
         self.levels[level + 1..]
             .iter()
             .all(|files| !files.iter().any(|f| f.contains(user_key)))
+    }
+
+    /// Opens every table (its size against the manifest's, footer, index, filter and
+    /// properties), so that a table missing, unreadable or damaged outside its data blocks
+    /// fails the open, naming it, rather than every later read that reaches it.
+    pub(crate) fn open_tables(&self, dir: &Path) -> Result<()> {
+        let tables: Vec<Error> = self
+            .levels
+            .iter()
+            .flatten()
+            .filter_map(|f| f.table().err())
+            .collect();
+        if tables.is_empty() {
+            return Ok(());
+        }
+        Err(Error::TablesUnusable {
+            dir: dir.to_path_buf(),
+            tables,
+        })
     }
 
     /// Every live table number.

@@ -231,8 +231,8 @@ impl Conn {
             .unwrap_or_else(|| panic!("connection closed without a reply to {method} {target}"))
     }
 
-    /// Reads one reply (`Content-Length` framed, as the server always sends); `None` when the
-    /// server closed the connection before a status line.
+    /// Reads one reply (framed by `Content-Length`, or chunked as long ranges are); `None`
+    /// when the server closed the connection before a status line.
     pub fn read_response(&mut self) -> Option<Response> {
         self.read_reply(false)
     }
@@ -265,6 +265,10 @@ impl Conn {
             headers,
             body: Vec::new(),
         };
+        if response.header("Transfer-Encoding") == Some("chunked") && !head {
+            response.body = self.read_chunks();
+            return Some(response);
+        }
         let len: usize = match response.header("Content-Length") {
             _ if head => 0,
             None => 0,
@@ -273,6 +277,23 @@ impl Conn {
         response.body = vec![0; len];
         self.reader.read_exact(&mut response.body).expect("body");
         Some(response)
+    }
+
+    fn read_chunks(&mut self) -> Vec<u8> {
+        let mut body = Vec::new();
+        loop {
+            let mut size = String::new();
+            self.reader.read_line(&mut size).expect("chunk size");
+            let size = usize::from_str_radix(size.trim_end(), 16)
+                .unwrap_or_else(|_| panic!("bad chunk size line {size:?}"));
+            let start = body.len();
+            body.resize(start + size + 2, 0);
+            self.reader.read_exact(&mut body[start..]).expect("chunk");
+            assert_eq!(body.split_off(start + size), b"\r\n", "chunk end");
+            if size == 0 {
+                return body;
+            }
+        }
     }
 
     /// True when the server has closed the connection (reads end of stream).

@@ -11,7 +11,6 @@ use crate::crash_harness::child;
 
 #[test]
 fn a_batch_survives_a_kill_whole_or_not_at_all() {
-    let _one_at_a_time = crate::one_at_a_time();
     let (acked, compacted) = child::kill_loop("batches", 20, 3);
     assert!(acked > 20, "the children got some batches done: {acked}");
     // Issue 3 asks for kills while compactions run: tables below L0 prove they did.
@@ -24,7 +23,6 @@ fn a_batch_survives_a_kill_whole_or_not_at_all() {
 #[test]
 #[ignore = "long run: LSMDB_CRASH_CYCLES (default 200) SIGKILL cycles"]
 fn batch_loop_long() {
-    let _one_at_a_time = crate::one_at_a_time();
     let cycles = child::cycles(200);
     let (acked, compacted) = child::kill_loop("batches", cycles, 4);
     eprintln!(

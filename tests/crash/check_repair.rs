@@ -20,7 +20,6 @@ fn filled(dir: &std::path::Path) {
 
 #[test]
 fn check_passes_a_clean_directory_and_repair_leaves_it_alone() {
-    let _one_at_a_time = crate::one_at_a_time();
     let dir = tempfile::tempdir().unwrap();
     filled(dir.path());
     binary::lsmdb(dir.path())
@@ -47,7 +46,6 @@ fn check_passes_a_clean_directory_and_repair_leaves_it_alone() {
 
 #[test]
 fn check_finds_a_flipped_bit_in_a_table_and_repair_salvages_the_rest() {
-    let _one_at_a_time = crate::one_at_a_time();
     let dir = tempfile::tempdir().unwrap();
     filled(dir.path());
     let table = files_with_suffix(dir.path(), ".sst").remove(0);
@@ -83,7 +81,6 @@ fn check_finds_a_flipped_bit_in_a_table_and_repair_salvages_the_rest() {
 
 #[test]
 fn check_of_a_missing_directory_is_an_error() {
-    let _one_at_a_time = crate::one_at_a_time();
     let dir = tempfile::tempdir().unwrap();
     binary::lsmdb(&dir.path().join("nope"))
         .arg("check")

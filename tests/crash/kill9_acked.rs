@@ -12,7 +12,6 @@ use crate::crash_harness::child;
 
 #[test]
 fn kill9_loses_no_acknowledged_write() {
-    let _one_at_a_time = crate::one_at_a_time();
     let (acked, compacted) = child::kill_loop("puts", 20, 1);
     assert!(acked > 20, "the children got some writes done: {acked}");
     // Issue 3 asks for kills while compactions run: tables below L0 prove they did.
@@ -25,7 +24,6 @@ fn kill9_loses_no_acknowledged_write() {
 #[test]
 #[ignore = "long run: LSMDB_CRASH_CYCLES (default 200) SIGKILL cycles"]
 fn kill9_loop_long() {
-    let _one_at_a_time = crate::one_at_a_time();
     let cycles = child::cycles(200);
     let (acked, compacted) = child::kill_loop("puts", cycles, 2);
     eprintln!(

@@ -12,7 +12,6 @@ use predicates::str::contains;
 
 #[test]
 fn a_second_writer_is_refused_naming_the_lock_and_a_kill_frees_it() {
-    let _one_at_a_time = crate::one_at_a_time();
     let dir = tempfile::tempdir().unwrap();
     binary::lsmdb(dir.path())
         .args(["put", "k", "before"])

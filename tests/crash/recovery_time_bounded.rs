@@ -12,7 +12,6 @@ use lsmdb::{Db, Options};
 #[test]
 #[ignore = "measurement, by script: scripts/recovery_time.sh"]
 fn reopen_after_a_kill_with_a_full_wal() {
-    let _one_at_a_time = crate::one_at_a_time();
     for history in [0, 4] {
         let dir = tempfile::tempdir().unwrap();
         let mut c = child::spawn(

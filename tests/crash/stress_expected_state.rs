@@ -16,7 +16,6 @@ use lsmdb::Db;
 #[test]
 #[ignore = "long run by script: LSMDB_CRASH_CYCLES (default 50) cycles"]
 fn stress_with_kills() {
-    let _one_at_a_time = crate::one_at_a_time();
     let cycles = child::cycles(50);
     let dir = tempfile::tempdir().unwrap();
     let mut rng = Rng::new(11);

@@ -66,7 +66,6 @@ fn check_then_repair(dir: &Path, wal: &Path, offset: u64) -> Vec<Vec<u8>> {
 
 #[test]
 fn a_damaged_record_followed_by_valid_ones_fails_the_open_and_repair_keeps_the_rest() {
-    let _one_at_a_time = crate::one_at_a_time();
     let dir = tempfile::tempdir().unwrap();
     let db = Db::open(dir.path(), Options::default()).unwrap();
     for i in 0..10 {
@@ -89,7 +88,6 @@ fn a_damaged_record_followed_by_valid_ones_fails_the_open_and_repair_keeps_the_r
 
 #[test]
 fn a_damaged_end_of_an_older_wal_fails_the_open_and_repair_keeps_the_rest() {
-    let _one_at_a_time = crate::one_at_a_time();
     let dir = tempfile::tempdir().unwrap();
     let (_, db, n) = three_live_wals(
         dir.path(),

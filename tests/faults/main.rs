@@ -2,18 +2,17 @@
 //! crashes at every file operation and power cuts, a full disk, failed syncs, flipped bits
 //! and torn WALs, each followed by a reopen that must keep every acknowledged write.
 //!
-//! These tests reopen a database the moment they close it, so none of them spawns a
-//! process and none shares this binary with a test that does: a child holds copies of the
-//! parent's descriptors, the LOCK file's among them, from the fork until its exec, and a
-//! reopen in that window fails as if another writer held the directory.
+//! None of them spawns a process: the process tests are in tests/crash/.
 
 #[path = "../crash_harness/mod.rs"]
 mod crash_harness;
 
+mod background_errors_logged;
 mod enospc;
 mod fsync_error_is_fatal;
 mod point_matrix;
 mod power_loss;
+mod production_wal;
 mod recovery_crash_first_open;
 mod recovery_crash_torn_wal;
 mod sst_bitflip_never_served;

@@ -66,6 +66,8 @@ fn is_damage(e: &Error, file: &str) -> bool {
         Error::Corruption { path, .. } | Error::Unsupported { path, .. } => {
             path.file_name().is_some_and(|n| n == file)
         }
+        // The open checks every table it names and lists each it cannot use.
+        Error::TablesUnusable { tables, .. } => tables.iter().all(|e| is_damage(e, file)),
         _ => false,
     }
 }

@@ -4,6 +4,7 @@
 #[path = "../binary/mod.rs"]
 mod binary;
 
+mod abuse;
 mod api;
 mod concurrency;
 mod protocol;

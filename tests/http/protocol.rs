@@ -261,8 +261,7 @@ fn idle_and_half_closed_connections_are_let_go() {
 
     // So does a body that stops arriving (--timeout 1), and one that trickles in for longer
     // than --body-timeout 2.
-    // (tiny_http reads bodies up to 1 KiB before handing the request over, larger ones are
-    // read by the worker: both paths time out.)
+    // (Once two paths, one for bodies up to 1 KiB and one for larger ones: both time out.)
     for length in [100, 5000] {
         let mut stalled = server.connect();
         stalled
@@ -298,9 +297,9 @@ fn slow_clients_do_not_hold_up_the_others() {
         dir.path(),
         &["--threads", "4", "--timeout", "10", "--body-timeout", "10"],
     );
-    // Clients stuck in their request heads are held by tiny_http's connection threads, never
-    // by a worker; a client stuck in its body, or trickling it, holds one worker until the
-    // timeout. Neither kind keeps the others from being answered meanwhile.
+    // Clients stuck in their request heads or bodies, or trickling them, are held by their
+    // connections' own threads until the timeout, never by a worker (tests/http/abuse.rs
+    // pins that). None of them keeps the others from being answered meanwhile.
     let stuck: Vec<Conn> = (0..20)
         .map(|i| {
             let mut c = server.connect();

@@ -14,9 +14,9 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use clap::Args;
+use lsmdb::server::json;
 
 use crate::cli::Globals;
-use crate::format;
 use crate::hex;
 use crate::kv::{self, KeySpan};
 use crate::progress::{self, Unit};
@@ -111,7 +111,7 @@ fn encode_line(out: &mut Vec<u8>, key: &[u8], value: &[u8], hex: bool) {
         out.extend_from_slice(br#"","value_encoding":"hex"}"#);
     } else {
         // Serializing our own type into memory cannot fail.
-        let _ = serde_json::to_writer(&mut *out, &format::key_value(key, Some(value)));
+        let _ = serde_json::to_writer(&mut *out, &json::key_value(key, Some(value)));
     }
     out.push(b'\n');
 }

@@ -7,10 +7,12 @@ use std::path::PathBuf;
 use anyhow::{Context, bail};
 use clap::Args;
 
+use lsmdb::server::json;
+
 use crate::cli::{EXIT_NOT_FOUND, Globals};
 use crate::hex::arg_bytes;
 use crate::output::Out;
-use crate::{format, hex, words};
+use crate::{hex, text, words};
 
 #[derive(Args, Debug)]
 #[command(
@@ -192,7 +194,7 @@ pub fn put(globals: &Globals, args: &PutArgs) -> anyhow::Result<u8> {
     db.close().context("closing the database failed")?;
     let mut out = Out::new();
     if args.json {
-        out.json(&format::success())?;
+        out.json(&json::success())?;
     } else {
         out.line("OK")?;
     }
@@ -206,7 +208,7 @@ pub fn get(globals: &Globals, args: &GetArgs) -> anyhow::Result<u8> {
     let value = db.get(&key).context("get failed")?;
     let mut out = Out::new();
     if args.json {
-        out.json(&format::key_value(&key, value.as_deref()))?;
+        out.json(&json::key_value(&key, value.as_deref()))?;
     } else if let (Some(v), true) = (&value, args.hex) {
         out.line(&hex::encode(v))?;
     } else if let Some(v) = &value {
@@ -230,7 +232,7 @@ pub fn delete(globals: &Globals, args: &DeleteArgs) -> anyhow::Result<u8> {
     db.close().context("closing the database failed")?;
     let mut out = Out::new();
     if args.json {
-        out.json(&format::deleted(existed))?;
+        out.json(&json::deleted(existed))?;
     } else {
         out.line(if existed { "1" } else { "0" })?;
     }
@@ -260,7 +262,7 @@ pub fn range(globals: &Globals, args: &RangeArgs) -> anyhow::Result<u8> {
         }
     }
     if args.json {
-        out.json(&format::results(&pairs))?;
+        out.json(&json::results(&pairs))?;
     }
     out.flush()?;
     Ok(0)
@@ -268,15 +270,14 @@ pub fn range(globals: &Globals, args: &RangeArgs) -> anyhow::Result<u8> {
 
 pub fn batch(globals: &Globals, args: &BatchArgs) -> anyhow::Result<u8> {
     let input = read_input(args.file.as_ref())?;
-    let entries =
-        format::parse_batch(&input).map_err(|e| anyhow::anyhow!("bad batch input: {e}"))?;
+    let entries = text::parse_batch(&input).map_err(|e| anyhow::anyhow!("bad batch input: {e}"))?;
     let db = globals.open_writer()?;
-    db.write(&format::to_batch(&entries))
+    db.write(&text::to_batch(&entries))
         .context("batch failed")?;
     db.close().context("closing the database failed")?;
     let mut out = Out::new();
     if args.json {
-        out.json(&format::batch_applied(entries.len()))?;
+        out.json(&json::batch_applied(entries.len()))?;
     } else {
         out.line(&format!("OK ({} operations)", entries.len()))?;
     }

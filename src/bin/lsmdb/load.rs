@@ -22,7 +22,7 @@ use serde::Deserialize;
 use crate::cli::Globals;
 use crate::output::Out;
 use crate::progress::{self, Unit};
-use crate::{format, hex, kv};
+use crate::{hex, kv};
 
 /// The longest line an entry can take: the largest key and value, hex-encoded (the widest
 /// encoding), and room for the field names. A longer line is refused before it is all read.
@@ -163,7 +163,9 @@ pub fn load(globals: &Globals, args: &LoadArgs) -> anyhow::Result<u8> {
 
     let mut out = Out::new();
     if args.json {
-        out.json(&format::batch_applied(applied.entries as usize))?;
+        out.json(&lsmdb::server::json::batch_applied(
+            applied.entries as usize,
+        ))?;
     } else {
         out.line(&format!(
             "OK ({} in {})",

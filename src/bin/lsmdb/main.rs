@@ -9,7 +9,6 @@ mod checkpoint;
 mod cli;
 mod client;
 mod dump;
-mod format;
 mod generate;
 mod hex;
 mod kv;
@@ -18,6 +17,7 @@ mod output;
 mod progress;
 mod serve;
 mod shell;
+mod text;
 mod words;
 
 use std::process::ExitCode;
@@ -83,7 +83,7 @@ fn main() -> ExitCode {
         Command::Checkpoint(args) => checkpoint::checkpoint(&globals, args),
         Command::Shell(args) => shell::run(&globals, args),
         Command::Bench(args) => bench::bench(globals.typed_dir(), globals.typed_sync(), args),
-        Command::Serve(args) => serve::run(args, &globals.dir, || globals.open_writer()),
+        Command::Serve(args) => serve::run(args, &globals),
         Command::Check(args) => admin::check(&globals, args),
         Command::Repair(args) => admin::repair(&globals, args),
         Command::Completions(args) => generate::completions(Cli::command(), args),
@@ -93,7 +93,7 @@ fn main() -> ExitCode {
         Ok(code) => ExitCode::from(code),
         Err(e) if output::is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", output::error_line(&e));
             ExitCode::from(EXIT_ERROR)
         }
     }

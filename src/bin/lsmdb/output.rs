@@ -46,3 +46,56 @@ pub fn is_broken_pipe(e: &anyhow::Error) -> bool {
             .is_some_and(|io| io.kind() == io::ErrorKind::BrokenPipe)
     })
 }
+
+/// An error and its causes on one line, each cause said once: one that the message before it
+/// already ends with (lsmdb's I/O errors include their OS error) is not repeated.
+pub fn error_line(e: &anyhow::Error) -> String {
+    let mut line = String::new();
+    let mut previous = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if !previous.is_empty() && previous.ends_with(&text) {
+            continue;
+        }
+        if !line.is_empty() {
+            line.push_str(": ");
+        }
+        line.push_str(&text);
+        previous = text;
+    }
+    line
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_os_error_is_printed_once() {
+        let io = io::Error::from_raw_os_error(28);
+        let e = anyhow::Error::new(lsmdb_io_error(io)).context("cannot open database d");
+        let line = error_line(&e);
+        assert_eq!(line.matches("No space left on device").count(), 1, "{line}");
+        assert!(
+            line.starts_with("cannot open database d: write f: No space"),
+            "{line}"
+        );
+    }
+
+    /// An error shaped as lsmdb's `Error::Io`: its message ends with its source's.
+    fn lsmdb_io_error(source: io::Error) -> impl std::error::Error + Send + Sync + 'static {
+        #[derive(Debug)]
+        struct Wrapped(io::Error);
+        impl std::fmt::Display for Wrapped {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                write!(f, "write f: {}", self.0)
+            }
+        }
+        impl std::error::Error for Wrapped {
+            fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+                Some(&self.0)
+            }
+        }
+        Wrapped(source)
+    }
+}

@@ -95,28 +95,30 @@ impl Connection {
         }
     }
 
-    /// Applies the per-connection timeouts (lsmdb patch). Clones made later by
-    /// `try_clone` share the socket, so they share its timeouts too.
-    pub(crate) fn set_timeouts(&self, config: crate::ConnectionConfig) -> std::io::Result<()> {
-        match self {
-            Self::Tcp(s) => {
-                s.set_read_timeout(config.read_timeout)?;
-                s.set_write_timeout(config.write_timeout)
-            }
-            #[cfg(unix)]
-            Self::Unix(s) => {
-                s.set_read_timeout(config.read_timeout)?;
-                s.set_write_timeout(config.write_timeout)
-            }
-        }
-    }
-
-    /// lsmdb patch: bounds each read on the socket (for the lingering close in `client.rs`).
+    /// lsmdb patch: bounds each read on the socket (see `util/deadline.rs`).
     pub(crate) fn set_read_timeout(&self, timeout: std::time::Duration) -> std::io::Result<()> {
         match self {
             Self::Tcp(s) => s.set_read_timeout(Some(timeout)),
             #[cfg(unix)]
             Self::Unix(s) => s.set_read_timeout(Some(timeout)),
+        }
+    }
+
+    /// lsmdb patch: bounds each write on the socket (see `util/deadline.rs`).
+    pub(crate) fn set_write_timeout(&self, timeout: std::time::Duration) -> std::io::Result<()> {
+        match self {
+            Self::Tcp(s) => s.set_write_timeout(Some(timeout)),
+            #[cfg(unix)]
+            Self::Unix(s) => s.set_write_timeout(Some(timeout)),
+        }
+    }
+
+    /// lsmdb patch: for refusing a connection without waiting on it (`util/refuser.rs`).
+    pub(crate) fn set_nonblocking(&self, nonblocking: bool) -> std::io::Result<()> {
+        match self {
+            Self::Tcp(s) => s.set_nonblocking(nonblocking),
+            #[cfg(unix)]
+            Self::Unix(s) => s.set_nonblocking(nonblocking),
         }
     }
 

@@ -91,72 +91,55 @@
 #![deny(rust_2018_idioms)]
 #![allow(clippy::match_like_matches_macro)]
 
-#[cfg(any(feature = "ssl-openssl", feature = "ssl-rustls"))]
-use zeroize::Zeroizing;
-
 use std::error::Error;
+use std::fmt;
 use std::io::Error as IoError;
 use std::io::ErrorKind as IoErrorKind;
 use std::io::Result as IoResult;
-use std::net::{Shutdown, TcpStream, ToSocketAddrs};
-use std::sync::atomic::AtomicBool;
-use std::sync::atomic::Ordering::Relaxed;
-use std::sync::mpsc;
+use std::net::{Shutdown, SocketAddr, TcpStream, ToSocketAddrs};
+use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicUsize};
 use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
 
 use client::ClientConnection;
 use connection::Connection;
-use util::MessagesQueue;
+use util::{MessagesQueue, Refuser, TaskPool};
 
 pub use common::{HTTPVersion, Header, HeaderField, Method, StatusCode};
 pub use connection::{ConfigListenAddr, ListenAddr, Listener};
-pub use request::{ReadWrite, Request};
+pub use request::Request;
 pub use response::{Response, ResponseBox};
-pub use test::TestRequest;
 
 mod client;
 mod common;
 mod connection;
 mod request;
 mod response;
-mod ssl;
-mod test;
 mod util;
 
 /// The main class of this library.
 ///
-/// Destroying this object will immediately close the listening socket and the reading
-///  part of all the client's connections. Requests that have already been returned by
-///  the `recv()` function will not close and the responses will be transferred to the client.
+/// Destroying this object will immediately close the listening socket. Connections already
+/// open are served until they end.
+///
+/// lsmdb patch: upstream's TLS support, `Request::upgrade`, `Request::into_writer` and
+/// `TestRequest` are gone: they handed the socket to the application, which the connection
+/// model of `client.rs` no longer does, and lsmdb serves plain HTTP.
 pub struct Server {
     // should be false as long as the server exists
-    // when set to true, all the subtasks will close within a few hundreds ms
+    // when set to true, the accept thread ends
     close: Arc<AtomicBool>,
 
-    // queue for messages received by child threads
-    messages: Arc<MessagesQueue<Message>>,
+    // complete requests, read by the connections' threads
+    messages: Arc<MessagesQueue<Request>>,
+
+    // requests begun and not yet answered (lsmdb patch)
+    in_progress: Arc<AtomicUsize>,
 
     // result of TcpListener::local_addr()
     listening_addr: ListenAddr,
-}
-
-enum Message {
-    Error(IoError),
-    NewRequest(Request),
-}
-
-impl From<IoError> for Message {
-    fn from(e: IoError) -> Message {
-        Message::Error(e)
-    }
-}
-
-impl From<Request> for Message {
-    fn from(rq: Request) -> Message {
-        Message::NewRequest(rq)
-    }
 }
 
 // this trait is to make sure that Server implements Share and Send
@@ -174,32 +157,108 @@ pub struct IncomingRequests<'a> {
 pub struct ServerConfig {
     /// The addresses to try to listen to.
     pub addr: ConfigListenAddr,
-
-    /// If `Some`, then the server will use SSL to encode the communications.
-    pub ssl: Option<SslConfig>,
 }
 
-/// Limits applied to every accepted connection (lsmdb patch).
+/// How the server treats connections (lsmdb patch; see `client.rs` for the model).
 ///
-/// The timeouts are set on the socket, so they bound each read and write the server makes:
-/// waiting for a request line on an idle keep-alive connection, reading headers, reading or
-/// draining a body, and writing a response to a client that does not read it. `None` (the
-/// default) waits forever, as upstream tiny_http does.
-#[derive(Debug, Clone, Copy, Default)]
+/// Every wait on a client is bounded: `idle_timeout` for any one read or write and for a new
+/// request to begin, and a total for each part of an exchange, however steadily the client
+/// trickles. Memory is bounded too: one request at a time per connection, at most `max_body`
+/// bytes of body, at most `max_connections` connections.
+#[derive(Clone)]
 pub struct ConnectionConfig {
-    /// Longest wait for bytes from the client.
-    pub read_timeout: Option<Duration>,
-    /// Longest wait for the client to accept bytes of a response.
-    pub write_timeout: Option<Duration>,
+    /// Longest wait for a request to begin on an open connection, and for any one read or
+    /// write.
+    pub idle_timeout: Duration,
+    /// Longest time to read a request's head, from its first byte.
+    pub head_timeout: Duration,
+    /// Longest time to read a request's body.
+    pub body_timeout: Duration,
+    /// Longest time to write a reply.
+    pub reply_timeout: Duration,
+    /// Largest request body accepted; a larger one gets 413 and the connection closes.
+    pub max_body: usize,
+    /// Most connections served at once; beyond, a new connection gets 503 and is closed.
+    pub max_connections: usize,
+    /// The `Server` header of replies that set none, also of those tiny_http writes itself.
+    pub server_header: String,
+    /// Told what the server did on its own (see `Event`).
+    pub on_event: Option<Arc<dyn Fn(&Event<'_>) + Send + Sync>>,
+    /// Answers each complete request on its connection's own thread, and must call
+    /// `Request::respond`. `None`: requests are queued for `Server::recv` instead.
+    pub handler: Option<Arc<dyn Fn(Request) + Send + Sync>>,
+    /// How many requests `handler` may be answering at once; the others wait their turn.
+    pub handler_slots: usize,
 }
 
-/// Configuration of the server for SSL.
-#[derive(Debug, Clone)]
-pub struct SslConfig {
-    /// Contains the public certificate to send to clients.
-    pub certificate: Vec<u8>,
-    /// Contains the ultra-secret private key used to decode communications.
-    pub private_key: Vec<u8>,
+impl Default for ConnectionConfig {
+    fn default() -> ConnectionConfig {
+        ConnectionConfig {
+            idle_timeout: Duration::from_secs(10),
+            head_timeout: Duration::from_secs(10),
+            body_timeout: Duration::from_secs(30),
+            reply_timeout: Duration::from_secs(30),
+            max_body: 16 << 20,
+            max_connections: 1024,
+            server_header: "tiny-http (Rust)".into(),
+            on_event: None,
+            handler: None,
+            handler_slots: thread::available_parallelism().map_or(2, |n| n.get()),
+        }
+    }
+}
+
+impl fmt::Debug for ConnectionConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ConnectionConfig")
+            .field("idle_timeout", &self.idle_timeout)
+            .field("head_timeout", &self.head_timeout)
+            .field("body_timeout", &self.body_timeout)
+            .field("reply_timeout", &self.reply_timeout)
+            .field("max_body", &self.max_body)
+            .field("max_connections", &self.max_connections)
+            .field("server_header", &self.server_header)
+            .field("handler_slots", &self.handler_slots)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ConnectionConfig {
+    pub(crate) fn report(&self, event: &Event<'_>) {
+        if let Some(on_event) = &self.on_event {
+            on_event(event);
+        }
+    }
+
+    pub(crate) fn server(&self) -> &str {
+        &self.server_header
+    }
+}
+
+/// Something the server did without the application (lsmdb patch), so that the application
+/// can count and log it like the requests it answers.
+#[derive(Debug)]
+pub enum Event<'a> {
+    /// The server refused a request or a connection with an error reply, and closed it.
+    Refused(Refused<'a>),
+    /// The server went on after a failure: `accept()` failed, or no thread could be started
+    /// for a new connection.
+    Error(&'a str),
+}
+
+/// A refusal: a malformed, oversized or ambiguous request, one that was too slow, or a
+/// connection the server could not take.
+#[derive(Debug)]
+pub struct Refused<'a> {
+    pub status: u16,
+    pub message: &'a str,
+    /// The request line, when it could be read.
+    pub method: Option<&'a Method>,
+    pub path: Option<&'a str>,
+    pub version: Option<&'a HTTPVersion>,
+    pub remote_addr: Option<SocketAddr>,
+    /// The length of the reply's body.
+    pub body_bytes: usize,
 }
 
 impl Server {
@@ -211,23 +270,6 @@ impl Server {
     {
         Server::new(ServerConfig {
             addr: ConfigListenAddr::from_socket_addrs(addr)?,
-            ssl: None,
-        })
-    }
-
-    /// Shortcut for an HTTPS server on a specific address.
-    #[cfg(any(feature = "ssl-openssl", feature = "ssl-rustls"))]
-    #[inline]
-    pub fn https<A>(
-        addr: A,
-        config: SslConfig,
-    ) -> Result<Server, Box<dyn Error + Send + Sync + 'static>>
-    where
-        A: ToSocketAddrs,
-    {
-        Server::new(ServerConfig {
-            addr: ConfigListenAddr::from_socket_addrs(addr)?,
-            ssl: Some(config),
         })
     }
 
@@ -239,14 +281,13 @@ impl Server {
     ) -> Result<Server, Box<dyn Error + Send + Sync + 'static>> {
         Server::new(ServerConfig {
             addr: ConfigListenAddr::unix_from_path(path),
-            ssl: None,
         })
     }
 
     /// Builds a new server that listens on the specified address.
     pub fn new(config: ServerConfig) -> Result<Server, Box<dyn Error + Send + Sync + 'static>> {
         let listener = config.addr.bind()?;
-        Self::from_listener(listener, config.ssl)
+        Self::from_listener(listener)
     }
 
     /// Builds a new server using the specified TCP listener.
@@ -255,141 +296,57 @@ impl Server {
     /// such as from systemd. For other cases, you probably want the `new()` function.
     pub fn from_listener<L: Into<Listener>>(
         listener: L,
-        ssl_config: Option<SslConfig>,
     ) -> Result<Server, Box<dyn Error + Send + Sync + 'static>> {
-        Self::start(listener.into(), ssl_config, ConnectionConfig::default())
+        Self::from_listener_with_config(listener, ConnectionConfig::default())
     }
 
-    /// Builds a plain-HTTP server on `listener` whose connections get the timeouts in
-    /// `config` (lsmdb patch).
+    /// Builds a server on `listener` that treats connections as `config` says (lsmdb patch).
     pub fn from_listener_with_config<L: Into<Listener>>(
         listener: L,
         config: ConnectionConfig,
     ) -> Result<Server, Box<dyn Error + Send + Sync + 'static>> {
-        Self::start(listener.into(), None, config)
-    }
-
-    fn start(
-        listener: Listener,
-        ssl_config: Option<SslConfig>,
-        connection_config: ConnectionConfig,
-    ) -> Result<Server, Box<dyn Error + Send + Sync + 'static>> {
-        // building the "close" variable
-        let close_trigger = Arc::new(AtomicBool::new(false));
-
-        // building the TcpListener
-        let (server, local_addr) = {
-            let local_addr = listener.local_addr()?;
-            log::debug!("Server listening on {}", local_addr);
-            (listener, local_addr)
-        };
-
-        // building the SSL capabilities
-        #[cfg(all(feature = "ssl-openssl", feature = "ssl-rustls"))]
-        compile_error!(
-            "Features 'ssl-openssl' and 'ssl-rustls' must not be enabled at the same time"
-        );
-        #[cfg(not(any(feature = "ssl-openssl", feature = "ssl-rustls")))]
-        type SslContext = ();
-        #[cfg(any(feature = "ssl-openssl", feature = "ssl-rustls"))]
-        type SslContext = crate::ssl::SslContextImpl;
-        let ssl: Option<SslContext> = {
-            match ssl_config {
-                #[cfg(any(feature = "ssl-openssl", feature = "ssl-rustls"))]
-                Some(config) => Some(SslContext::from_pem(
-                    config.certificate,
-                    Zeroizing::new(config.private_key),
-                )?),
-                #[cfg(not(any(feature = "ssl-openssl", feature = "ssl-rustls")))]
-                Some(_) => return Err(
-                    "Building a server with SSL requires enabling the `ssl` feature in tiny-http"
-                        .into(),
-                ),
-                None => None,
-            }
-        };
-
-        // creating a task where server.accept() is continuously called
-        // and ClientConnection objects are pushed in the messages queue
+        let listener = listener.into();
+        let close = Arc::new(AtomicBool::new(false));
+        let listening_addr = listener.local_addr()?;
+        log::debug!("Server listening on {}", listening_addr);
         let messages = MessagesQueue::with_capacity(8);
-
-        let inside_close_trigger = close_trigger.clone();
-        let inside_messages = messages.clone();
-        thread::spawn(move || {
-            // a tasks pool is used to dispatch the connections into threads
-            let tasks_pool = util::TaskPool::new();
-
-            log::debug!("Running accept thread");
-            while !inside_close_trigger.load(Relaxed) {
-                let new_client = match server.accept() {
-                    Ok((sock, _)) => {
-                        if let Err(e) = sock.set_timeouts(connection_config) {
-                            log::debug!("Cannot set timeouts on a new connection: {}", e);
-                            continue;
-                        }
-                        use util::RefinedTcpStream;
-                        let (read_closable, write_closable) = match ssl {
-                            None => RefinedTcpStream::new(sock),
-                            #[cfg(any(feature = "ssl-openssl", feature = "ssl-rustls"))]
-                            Some(ref ssl) => {
-                                // trying to apply SSL over the connection
-                                // if an error occurs, we just close the socket and resume listening
-                                let sock = match ssl.accept(sock) {
-                                    Ok(s) => s,
-                                    Err(_) => continue,
-                                };
-
-                                RefinedTcpStream::new(sock)
-                            }
-                            #[cfg(not(any(feature = "ssl-openssl", feature = "ssl-rustls")))]
-                            Some(ref _ssl) => unreachable!(),
-                        };
-
-                        Ok(ClientConnection::new(write_closable, read_closable))
-                    }
-                    Err(e) => Err(e),
-                };
-
-                match new_client {
-                    Ok(client) => {
-                        let messages = inside_messages.clone();
-                        let mut client = Some(client);
-                        tasks_pool.spawn(Box::new(move || {
-                            if let Some(client) = client.take() {
-                                // Synchronization is needed for HTTPS requests to avoid a deadlock
-                                if client.secure() {
-                                    let (sender, receiver) = mpsc::channel();
-                                    for rq in client {
-                                        messages.push(rq.with_notify_sender(sender.clone()).into());
-                                        receiver.recv().unwrap();
-                                    }
-                                } else {
-                                    for rq in client {
-                                        messages.push(rq.into());
-                                    }
-                                }
-                            }
-                        }));
-                    }
-
-                    // lsmdb patch: upstream ended the accept thread on any error, so one
-                    // aborted handshake or a moment without file descriptors (EMFILE) stopped
-                    // the server from accepting for good. Such errors concern one connection
-                    // or pass; the pause keeps a persistent one from spinning.
-                    Err(e) => {
-                        log::error!("Error accepting new client: {}", e);
-                        thread::sleep(Duration::from_millis(10));
-                    }
-                }
-            }
-            log::debug!("Terminating accept thread");
+        let shared = Arc::new(client::Shared {
+            slots: util::Slots::new(config.handler_slots),
+            config: Arc::new(config),
+            queue: Arc::clone(&messages),
+            in_progress: Arc::new(AtomicUsize::new(0)),
         });
-
-        // result
+        let in_progress = Arc::clone(&shared.in_progress);
+        // Started now, so that refusing a connection never needs a new thread.
+        let refuser = Refuser::start()?;
+        let pool = {
+            let shared = Arc::clone(&shared);
+            TaskPool::new(move |accepted: Accepted| {
+                let Accepted { conn, live } = accepted;
+                // Fails only if the peer is already gone or no file descriptor is left.
+                if let Ok(client) = ClientConnection::new(conn, Arc::clone(&shared)) {
+                    client.serve();
+                }
+                drop(live);
+            })
+        };
+        let config = Arc::clone(&shared.config);
+        let accepting = Accepting {
+            listener,
+            config,
+            pool,
+            refuser,
+            live: Arc::new(AtomicUsize::new(0)),
+            close: Arc::clone(&close),
+        };
+        thread::Builder::new()
+            .name("http-accept".into())
+            .spawn(move || accepting.run())?;
         Ok(Server {
             messages,
-            close: close_trigger,
-            listening_addr: local_addr,
+            in_progress,
+            close,
+            listening_addr,
         })
     }
 
@@ -407,37 +364,28 @@ impl Server {
         self.listening_addr.clone()
     }
 
-    /// Returns the number of clients currently connected to the server.
-    pub fn num_connections(&self) -> usize {
-        unimplemented!()
-        //self.requests_receiver.lock().len()
+    /// Requests begun (their first byte read) and not yet answered (lsmdb patch): what a
+    /// graceful shutdown waits for. Idle keep-alive connections do not count.
+    pub fn requests_in_progress(&self) -> usize {
+        self.in_progress.load(Acquire)
     }
 
     /// Blocks until an HTTP request has been submitted and returns it.
     pub fn recv(&self) -> IoResult<Request> {
         match self.messages.pop() {
-            Some(Message::Error(err)) => Err(err),
-            Some(Message::NewRequest(rq)) => Ok(rq),
+            Some(rq) => Ok(rq),
             None => Err(IoError::new(IoErrorKind::Other, "thread unblocked")),
         }
     }
 
     /// Same as `recv()` but doesn't block longer than timeout
     pub fn recv_timeout(&self, timeout: Duration) -> IoResult<Option<Request>> {
-        match self.messages.pop_timeout(timeout) {
-            Some(Message::Error(err)) => Err(err),
-            Some(Message::NewRequest(rq)) => Ok(Some(rq)),
-            None => Ok(None),
-        }
+        Ok(self.messages.pop_timeout(timeout))
     }
 
     /// Same as `recv()` but doesn't block.
     pub fn try_recv(&self) -> IoResult<Option<Request>> {
-        match self.messages.try_pop() {
-            Some(Message::Error(err)) => Err(err),
-            Some(Message::NewRequest(rq)) => Ok(Some(rq)),
-            None => Ok(None),
-        }
+        Ok(self.messages.try_pop())
     }
 
     /// Unblock thread stuck in recv() or incoming_requests().
@@ -445,6 +393,89 @@ impl Server {
     /// This method allows graceful shutdown of server.
     pub fn unblock(&self) {
         self.messages.unblock();
+    }
+}
+
+/// An accepted connection on its way to a thread; `live` counts it until it ends.
+struct Accepted {
+    conn: Connection,
+    live: Live,
+}
+
+/// One connection counted in `Accepting::live` for as long as this lives.
+struct Live(Arc<AtomicUsize>);
+
+impl Drop for Live {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, AcqRel);
+    }
+}
+
+/// The accept thread's state.
+struct Accepting {
+    listener: Listener,
+    config: Arc<ConnectionConfig>,
+    pool: TaskPool<Accepted>,
+    refuser: Refuser,
+    live: Arc<AtomicUsize>,
+    close: Arc<AtomicBool>,
+}
+
+impl Accepting {
+    fn run(self) {
+        log::debug!("Running accept thread");
+        while !self.close.load(Relaxed) {
+            match self.listener.accept() {
+                Ok((conn, _)) => self.take(conn),
+                // lsmdb patch: upstream ended the accept thread on any error, so one aborted
+                // handshake or a moment without file descriptors (EMFILE) stopped the server
+                // from accepting for good. Such errors concern one connection or pass; the
+                // pause keeps a persistent one from spinning.
+                Err(e) => {
+                    let message = format!("accepting a connection failed: {}", e);
+                    self.config.report(&Event::Error(&message));
+                    thread::sleep(Duration::from_millis(10));
+                }
+            }
+        }
+        log::debug!("Terminating accept thread");
+    }
+
+    /// Gives a new connection a thread, or refuses it (lsmdb patch: upstream had no limit
+    /// on connections, and panicked when no thread could be started for one).
+    fn take(&self, conn: Connection) {
+        if self.live.load(Acquire) >= self.config.max_connections {
+            let message = "too many connections; try again later";
+            return self.refuse(conn, message);
+        }
+        self.live.fetch_add(1, AcqRel);
+        let accepted = Accepted {
+            conn,
+            live: Live(Arc::clone(&self.live)),
+        };
+        if let Err((e, accepted)) = self.pool.spawn(accepted) {
+            let message = format!("cannot start a thread for a new connection: {}", e);
+            self.config.report(&Event::Error(&message));
+            let message = "the server cannot take more connections now; try again later";
+            self.refuse(accepted.conn, message);
+        }
+    }
+
+    fn refuse(&self, mut conn: Connection, message: &str) {
+        let status = 503;
+        let body = client::error_reply(status, message);
+        self.config.report(&Event::Refused(Refused {
+            status,
+            message,
+            method: None,
+            path: None,
+            version: None,
+            remote_addr: conn.peer_addr().ok().flatten(),
+            body_bytes: body.data_length().unwrap_or(0),
+        }));
+        let mut reply = Vec::new();
+        let _ = body.raw_print(&mut reply, HTTPVersion(1, 1), false, self.config.server(), true);
+        self.refuser.refuse(conn, &reply);
     }
 }
 
@@ -481,11 +512,10 @@ impl Server {
         let maybe_stream = match &self.listening_addr {
             ListenAddr::IP(addr) => TcpStream::connect(addr).map(Connection::from),
             #[cfg(unix)]
-            ListenAddr::Unix(addr) => {
-                // TODO: use connect_addr when its stabilized.
-                let path = addr.as_pathname().unwrap();
-                std::os::unix::net::UnixStream::connect(path).map(Connection::from)
-            }
+            ListenAddr::Unix(addr) => match addr.as_pathname() {
+                Some(path) => std::os::unix::net::UnixStream::connect(path).map(Connection::from),
+                None => return,
+            },
         };
         if let Ok(stream) = maybe_stream {
             let _ = stream.shutdown(Shutdown::Both);

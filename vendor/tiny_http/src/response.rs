@@ -116,16 +116,17 @@ where
     Ok(())
 }
 
+/// lsmdb patch: upstream also honoured the request's `TE` header, so `TE: identity` made it
+/// read a response of unknown length whole into memory before sending it: a client could
+/// make a streamed reply cost its full size. `TE` lists codings a client accepts besides
+/// chunked, which every HTTP/1.1 client accepts; it no longer changes anything here.
 fn choose_transfer_encoding(
     status_code: StatusCode,
-    request_headers: &[Header],
     http_version: &HTTPVersion,
     entity_length: &Option<usize>,
     has_additional_headers: bool,
     chunked_threshold: usize,
 ) -> TransferEncoding {
-    use crate::util;
-
     // HTTP 1.0 doesn't support other encoding
     if *http_version <= (1, 0) {
         return TransferEncoding::Identity;
@@ -136,41 +137,6 @@ fn choose_transfer_encoding(
     // of 1xx (Informational) or 204 (No Content).
     if status_code.0 < 200 || status_code.0 == 204 {
         return TransferEncoding::Identity;
-    }
-
-    // parsing the request's TE header
-    let user_request = request_headers
-        .iter()
-        // finding TE
-        .find(|h| h.field.equiv("TE"))
-        // getting its value
-        .map(|h| h.value.clone())
-        // getting the corresponding TransferEncoding
-        .and_then(|value| {
-            // getting list of requested elements
-            let mut parse = util::parse_header_value(value.as_str()); // TODO: remove conversion
-
-            // sorting elements by most priority
-            parse.sort_by(|a, b| b.1.partial_cmp(&a.1).unwrap_or(Ordering::Equal));
-
-            // trying to parse each requested encoding
-            for value in parse.iter() {
-                // q=0 are ignored
-                if value.1 <= 0.0 {
-                    continue;
-                }
-
-                if let Ok(te) = TransferEncoding::from_str(value.0) {
-                    return Some(te);
-                }
-            }
-
-            // encoding not found
-            None
-        });
-
-    if let Some(user_request) = user_request {
-        return user_request;
     }
 
     // if we have additional headers, using chunked
@@ -188,6 +154,26 @@ fn choose_transfer_encoding(
 
     // Identity by default
     TransferEncoding::Identity
+}
+
+/// Copies `reader` to `writer` in chunked coding, a chunk per read (lsmdb patch). The last
+/// chunk goes out only after the whole body: upstream's encoder wrote it when dropped, also
+/// after a failed read, which made a body cut short by an error look complete to the client.
+/// Here the reply stays visibly unfinished and the caller closes the connection.
+fn copy_chunked<R: Read, W: Write>(reader: &mut R, writer: &mut W) -> IoResult<()> {
+    let mut buf = vec![0u8; 32 * 1024];
+    loop {
+        let n = match reader.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        write!(writer, "{:x}\r\n", n)?;
+        writer.write_all(&buf[..n])?;
+        writer.write_all(b"\r\n")?;
+    }
+    writer.write_all(b"0\r\n\r\n")
 }
 
 impl<R> Response<R>
@@ -334,31 +320,39 @@ where
         }
     }
 
+    /// Whether the response carries `Connection: close`.
+    pub(crate) fn closes_connection(&self) -> bool {
+        self.headers
+            .iter()
+            .any(|h| h.field.equiv("Connection") && h.value.as_str().eq_ignore_ascii_case("close"))
+    }
+
     /// Prints the HTTP response to a writer.
     ///
     /// This function is the one used to send the response to the client's socket.
-    /// Therefore you shouldn't expect anything pretty-printed or even readable.
     ///
-    /// The HTTP version and headers passed as arguments are used to
-    ///  decide which features (most notably, encoding) to use.
+    /// lsmdb patch: `server` is the `Server` header for a response without one (upstream
+    /// always said `tiny-http (Rust)`, also on replies the application never saw); `close`
+    /// adds `Connection: close`. A body of unknown length to an HTTP/1.0 client goes out
+    /// as it is read, delimited by the connection's close (the caller closes it), where
+    /// upstream read it whole into memory first to count it.
     ///
     /// Note: does not flush the writer.
-    pub fn raw_print<W: Write>(
+    pub(crate) fn raw_print<W: Write>(
         mut self,
         mut writer: W,
         http_version: HTTPVersion,
-        request_headers: &[Header],
         do_not_send_body: bool,
-        upgrade: Option<&str>,
+        server: &str,
+        close: bool,
     ) -> IoResult<()> {
-        let mut transfer_encoding = Some(choose_transfer_encoding(
+        let transfer_encoding = choose_transfer_encoding(
             self.status_code,
-            request_headers,
             &http_version,
             &self.data_length,
             false, /* TODO */
             self.chunked_threshold(),
-        ));
+        );
 
         // add `Date` if not in the headers
         if !self.headers.iter().any(|h| h.field.equiv("Date")) {
@@ -367,39 +361,15 @@ where
 
         // add `Server` if not in the headers
         if !self.headers.iter().any(|h| h.field.equiv("Server")) {
-            self.headers.insert(
-                0,
-                Header::from_bytes(&b"Server"[..], &b"tiny-http (Rust)"[..]).unwrap(),
-            );
+            if let Ok(header) = Header::from_bytes(&b"Server"[..], server.as_bytes()) {
+                self.headers.insert(0, header);
+            }
         }
 
-        // handling upgrade
-        if let Some(upgrade) = upgrade {
-            self.headers.insert(
-                0,
-                Header::from_bytes(&b"Upgrade"[..], upgrade.as_bytes()).unwrap(),
-            );
-            self.headers.insert(
-                0,
-                Header::from_bytes(&b"Connection"[..], &b"upgrade"[..]).unwrap(),
-            );
-            transfer_encoding = None;
+        if close && !self.closes_connection() {
+            self.headers
+                .push(Header::from_bytes(&b"Connection"[..], &b"close"[..]).unwrap());
         }
-
-        // if the transfer encoding is identity, the content length must be known ; therefore if
-        // we don't know it, we buffer the entire response first here
-        // while this is an expensive operation, it is only ever needed for clients using HTTP 1.0
-        let (mut reader, data_length): (Box<dyn Read>, _) =
-            match (self.data_length, transfer_encoding) {
-                (Some(l), _) => (Box::new(self.reader), Some(l)),
-                (None, Some(TransferEncoding::Identity)) => {
-                    let mut buf = Vec::new();
-                    self.reader.read_to_end(&mut buf)?;
-                    let l = buf.len();
-                    (Box::new(Cursor::new(buf)), Some(l))
-                }
-                _ => (Box::new(self.reader), None),
-            };
 
         // checking whether to ignore the body of the response
         let do_not_send_body = do_not_send_body
@@ -410,25 +380,16 @@ where
             };
 
         // preparing headers for transfer
-        match transfer_encoding {
-            Some(TransferEncoding::Chunked) => self
+        match (transfer_encoding, self.data_length) {
+            (TransferEncoding::Chunked, _) => self
                 .headers
                 .push(Header::from_bytes(&b"Transfer-Encoding"[..], &b"chunked"[..]).unwrap()),
-
-            Some(TransferEncoding::Identity) => {
-                assert!(data_length.is_some());
-                let data_length = data_length.unwrap();
-
-                self.headers.push(
-                    Header::from_bytes(
-                        &b"Content-Length"[..],
-                        format!("{}", data_length).as_bytes(),
-                    )
+            (TransferEncoding::Identity, Some(length)) => self.headers.push(
+                Header::from_bytes(&b"Content-Length"[..], format!("{}", length).as_bytes())
                     .unwrap(),
-                )
-            }
-
-            _ => (),
+            ),
+            // HTTP/1.0, length unknown: the body ends where the connection does.
+            (TransferEncoding::Identity, None) => {}
         };
 
         // sending headers
@@ -442,23 +403,13 @@ where
         // sending the body
         if !do_not_send_body {
             match transfer_encoding {
-                Some(TransferEncoding::Chunked) => {
-                    use chunked_transfer::Encoder;
+                TransferEncoding::Chunked => copy_chunked(&mut self.reader, &mut writer)?,
 
-                    let mut writer = Encoder::new(writer);
-                    io::copy(&mut reader, &mut writer)?;
-                }
-
-                Some(TransferEncoding::Identity) => {
-                    assert!(data_length.is_some());
-                    let data_length = data_length.unwrap();
-
-                    if data_length >= 1 {
-                        io::copy(&mut reader, &mut writer)?;
+                TransferEncoding::Identity => {
+                    if self.data_length != Some(0) {
+                        io::copy(&mut self.reader, &mut writer)?;
                     }
                 }
-
-                _ => (),
             }
         }
 

@@ -155,8 +155,8 @@ fn repl(session: &mut Session, input: &mut dyn Input, bail: bool) -> anyhow::Res
             Err(Failure::Output(e)) => return Err(e.into()),
             Err(Failure::Command(e)) => {
                 let message = match line_number {
-                    Some(n) => format!("line {n}: {e:#}"),
-                    None => format!("{e:#}"),
+                    Some(n) => format!("line {n}: {}", crate::output::error_line(&e)),
+                    None => crate::output::error_line(&e),
                 };
                 session.printer.error(&message)?;
                 outcome.failures += 1;

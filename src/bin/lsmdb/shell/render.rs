@@ -11,10 +11,12 @@ use std::io::{self, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use lsmdb::server::json;
+
 use super::types::{Failure, Mode};
+use crate::kv;
 use crate::output::Out;
 use crate::words::{quote, quoted};
-use crate::{format, kv};
 
 /// Rows aligned together; a longer range is printed in blocks of this many, so that memory
 /// stays bounded however many keys it spans.
@@ -38,14 +40,14 @@ impl Printer {
     /// A successful write with nothing to show (`put`).
     pub fn ok(&mut self) -> io::Result<()> {
         match self.mode {
-            Mode::Json => self.json(&format::success()),
+            Mode::Json => self.json(&json::success()),
             Mode::Text | Mode::Raw => self.line("OK"),
         }
     }
 
     pub fn value(&mut self, key: &[u8], value: Option<&[u8]>) -> io::Result<()> {
         match (self.mode, value) {
-            (Mode::Json, _) => self.json(&format::key_value(key, value)),
+            (Mode::Json, _) => self.json(&json::key_value(key, value)),
             (Mode::Text, Some(v)) => self.line(&quoted(v)),
             (Mode::Text, None) => self.line("(nil)"),
             // As redis-cli --raw does: a missing key is an empty line, keeping one line per
@@ -60,7 +62,7 @@ impl Printer {
     pub fn deleted(&mut self, existed: bool) -> io::Result<()> {
         let n = u8::from(existed);
         match self.mode {
-            Mode::Json => self.json(&format::deleted(existed)),
+            Mode::Json => self.json(&json::deleted(existed)),
             Mode::Text => self.line(&format!("(integer) {n}")),
             Mode::Raw => self.line(&n.to_string()),
         }
@@ -68,7 +70,7 @@ impl Printer {
 
     pub fn batch(&mut self, count: usize) -> io::Result<()> {
         match self.mode {
-            Mode::Json => self.json(&format::batch_applied(count)),
+            Mode::Json => self.json(&json::batch_applied(count)),
             Mode::Text | Mode::Raw => self.line(&format!("OK ({count} operations)")),
         }
     }
@@ -107,7 +109,7 @@ impl Printer {
                     if count > 0 {
                         self.out.bytes(b",")?;
                     }
-                    let item = format::key_value(&key, Some(&value));
+                    let item = json::key_value(&key, Some(&value));
                     self.out.json_part(&item)?;
                 }
                 Mode::Raw => self.line(&format!("{}\t{}", quote(&key), quote(&value)))?,

@@ -12,8 +12,7 @@ use super::input::{Input, Line};
 use super::render::Printer;
 use super::target::Target;
 use super::types::{Expect, Failure};
-use crate::format;
-use crate::words;
+use crate::{text, words};
 
 /// What the loop does after a command.
 #[derive(Debug, PartialEq, Eq)]
@@ -99,7 +98,7 @@ impl Session {
             Command::BatchFile(path) => {
                 let input = std::fs::read(&path)
                     .with_context(|| format!("cannot read {}", path.display()))?;
-                let entries = format::parse_batch(&input)
+                let entries = text::parse_batch(&input)
                     .map_err(|e| anyhow!("bad batch in {}: {e}", path.display()))?;
                 self.apply(&entries)?;
             }
@@ -117,7 +116,7 @@ impl Session {
         Ok(Flow::Continue)
     }
 
-    fn apply(&mut self, entries: &format::Entries) -> Result<(), Failure> {
+    fn apply(&mut self, entries: &text::Entries) -> Result<(), Failure> {
         self.target.write(entries)?;
         self.printer.batch(entries.len())?;
         Ok(())

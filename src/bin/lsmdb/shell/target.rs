@@ -5,7 +5,7 @@
 use anyhow::Context;
 
 use crate::client::{Client, ServerArgs, Span};
-use crate::format::Entries;
+use crate::text::Entries;
 
 /// How many keys completion offers at most: it must answer at once, and a longer list does
 /// not help a person choose.
@@ -58,7 +58,7 @@ impl Target {
     pub fn write(&self, entries: &Entries) -> anyhow::Result<()> {
         match self {
             Target::Local(db) => db
-                .write(&crate::format::to_batch(entries))
+                .write(&crate::text::to_batch(entries))
                 .context("cannot apply the batch"),
             Target::Remote(client) => client.write(entries),
         }
@@ -129,10 +129,10 @@ impl Target {
         if !db.is_read_only() {
             return None;
         }
-        Some(match db.lock_holder() {
-            Some(pid) => format!("process {pid} holds the write lock"),
-            None => "another process holds the write lock".to_string(),
-        })
+        Some(
+            db.read_only_reason()
+                .unwrap_or_else(|| "another process holds the write lock".to_string()),
+        )
     }
 
     /// Closes a database this process opened, reporting what `Drop` could not.

@@ -72,7 +72,7 @@ impl Metrics {
     }
 
     /// The whole exposition: the HTTP series, then the engine's.
-    pub fn render(&self, stats: &lsmdb::Stats) -> String {
+    pub fn render(&self, stats: &crate::Stats) -> String {
         let mut out = String::with_capacity(8 * 1024);
         self.render_http(&mut out);
         render_engine(&mut out, stats);
@@ -141,7 +141,7 @@ fn metric(out: &mut String, name: &str, kind: &str, help: &str, value: impl std:
     let _ = writeln!(out, "{name} {value}");
 }
 
-fn render_engine(out: &mut String, s: &lsmdb::Stats) {
+fn render_engine(out: &mut String, s: &crate::Stats) {
     let counters: [(&str, &str, u64); 17] = [
         (
             "lsmdb_writes_total",
@@ -281,7 +281,7 @@ fn render_engine(out: &mut String, s: &lsmdb::Stats) {
     for (name, help, value) in gauges {
         metric(out, name, "gauge", help, value);
     }
-    type LevelFigure = fn(&lsmdb::LevelStats) -> f64;
+    type LevelFigure = fn(&crate::LevelStats) -> f64;
     let per_level: [(&str, &str, LevelFigure); 3] = [
         ("lsmdb_sst_bytes", "Bytes of tables per level.", |l| {
             l.bytes as f64
@@ -311,7 +311,7 @@ mod tests {
         m.record("GET", "/keys", 200, Duration::from_micros(50));
         m.record("GET", "/keys", 200, Duration::from_millis(3));
         m.record("GET", "/keys", 200, Duration::from_secs(5));
-        let text = m.render(&lsmdb::Stats::default());
+        let text = m.render(&crate::Stats::default());
         let labels = "method=\"GET\",route=\"/keys\",code=\"200\"";
         assert!(text.contains(&format!("lsmdb_http_requests_total{{{labels}}} 3\n")));
         let bucket = |le: &str| {

@@ -1,25 +1,35 @@
-//! The optional bearer token: with `--token` (or env `LSMDB_TOKEN`) set, every route but
-//! `/health` needs `Authorization: Bearer <token>`.
+//! The optional bearer token: with [`Config::token`](super::Config::token) set (`lsmdb serve
+//! --token`, or env `LSMDB_TOKEN`), every route but `/health` needs
+//! `Authorization: Bearer <token>`.
 
 use tiny_http::Request;
 
+use super::error::Error;
 use super::http::HttpError;
 
+/// The secret clients must present. Its `Debug` form does not show it.
+#[derive(Clone)]
 pub struct Token(Vec<u8>);
+
+impl std::fmt::Debug for Token {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Token(..)")
+    }
+}
 
 impl Token {
     /// An empty token would let anyone in who sends `Bearer ` and is surely a mistake (an
     /// unset variable expanded in a script), so it is refused at start-up.
-    pub fn new(token: &str) -> Result<Token, &'static str> {
+    pub fn new(token: &str) -> Result<Token, Error> {
         if token.is_empty() {
-            return Err("the token must not be empty");
+            return Err(Error::InvalidConfig("the token must not be empty".into()));
         }
         Ok(Token(token.as_bytes().to_vec()))
     }
 
     /// Checks the request's `Authorization` header; 401 with a JSON error when it is missing
     /// or wrong, and the `WWW-Authenticate` challenge of RFC 6750 (added by the caller).
-    pub fn check(&self, request: &Request) -> Result<(), HttpError> {
+    pub(super) fn check(&self, request: &Request) -> Result<(), HttpError> {
         let header = request
             .headers()
             .iter()
@@ -71,5 +81,6 @@ mod tests {
         assert!(!constant_time_eq(b"secret", b"secre"));
         assert!(!constant_time_eq(b"secret", b""));
         assert!(Token::new("").is_err());
+        assert_eq!(format!("{:?}", Token::new("secret").unwrap()), "Token(..)");
     }
 }

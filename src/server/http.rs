@@ -1,26 +1,52 @@
-//! What every route shares: replies and errors as JSON, query strings, and request bodies read
-//! within a size limit and a deadline.
+//! What every route shares: replies and errors as JSON (whole, or streamed as they are
+//! sent), query parameters, and request bodies.
 
-use std::io::{Cursor, ErrorKind};
-use std::time::{Duration, Instant};
+use std::borrow::Cow;
+use std::io::Read;
 
-use serde_json::{Value, json};
-use tiny_http::{Header, Method, Request, Response};
+use serde_json::json;
+use tiny_http::{Header, Method, Request, Response, ResponseBox};
+
+/// The `Server` header of every reply, also of those tiny_http writes itself.
+pub const SERVER: &str = concat!("lsmdb/", env!("CARGO_PKG_VERSION"));
 
 /// A reply before it is written: the status, the body and any extra headers.
 pub struct Reply {
     pub status: u16,
-    body: Vec<u8>,
+    body: Body,
     content_type: &'static str,
     headers: Vec<(&'static str, String)>,
 }
 
+/// A reply's body: in memory, or made as the connection's thread sends it, from a reader
+/// that holds what it needs (an iterator, a value) and its length when that is known.
+enum Body {
+    Whole(Vec<u8>),
+    Stream(Box<dyn Read + Send>, Option<usize>),
+}
+
 impl Reply {
     pub fn json(status: u16, value: &impl serde::Serialize) -> Reply {
+        // Serializing our own types to memory cannot fail.
+        Reply::json_bytes(status, serde_json::to_vec(value).unwrap_or_default())
+    }
+
+    /// A JSON body already serialized.
+    pub fn json_bytes(status: u16, body: Vec<u8>) -> Reply {
         Reply {
             status,
-            // Serializing our own types to memory cannot fail.
-            body: serde_json::to_vec(value).unwrap_or_default(),
+            body: Body::Whole(body),
+            content_type: "application/json",
+            headers: Vec::new(),
+        }
+    }
+
+    /// A 200 JSON body that `reader` produces as it is read: `length` bytes, or, unknown,
+    /// sent in chunked encoding.
+    pub fn json_stream(reader: impl Read + Send + 'static, length: Option<usize>) -> Reply {
+        Reply {
+            status: 200,
+            body: Body::Stream(Box::new(reader), length),
             content_type: "application/json",
             headers: Vec::new(),
         }
@@ -30,7 +56,7 @@ impl Reply {
     pub fn metrics(text: String) -> Reply {
         Reply {
             status: 200,
-            body: text.into_bytes(),
+            body: Body::Whole(text.into_bytes()),
             content_type: "text/plain; version=0.0.4; charset=utf-8",
             headers: Vec::new(),
         }
@@ -41,18 +67,25 @@ impl Reply {
         self
     }
 
-    pub fn body_len(&self) -> usize {
-        self.body.len()
+    /// The body's length, when it is known before it is sent.
+    pub fn body_len(&self) -> Option<usize> {
+        match &self.body {
+            Body::Whole(body) => Some(body.len()),
+            Body::Stream(_, length) => *length,
+        }
     }
 
-    pub fn into_response(self) -> Response<Cursor<Vec<u8>>> {
-        let server = concat!("lsmdb/", env!("CARGO_PKG_VERSION"));
-        // The body is whole in memory, so its length is known: always `Content-Length`,
-        // never tiny_http's chunked encoding for bodies over 32 KiB.
-        let mut response = Response::from_data(self.body)
+    pub fn into_response(self) -> ResponseBox {
+        let response = match self.body {
+            // Always `Content-Length` when the length is known, never tiny_http's chunked
+            // encoding for bodies over 32 KiB.
+            Body::Whole(body) => Response::from_data(body).boxed(),
+            Body::Stream(reader, length) => Response::empty(200).with_data(reader, length),
+        };
+        let mut response = response
             .with_status_code(self.status)
             .with_chunked_threshold(usize::MAX);
-        let fixed = [("Content-Type", self.content_type), ("Server", server)];
+        let fixed = [("Content-Type", self.content_type), ("Server", SERVER)];
         for (name, value) in fixed
             .into_iter()
             .chain(self.headers.iter().map(|(n, v)| (*n, v.as_str())))
@@ -101,10 +134,10 @@ impl HttpError {
 
     /// An engine error: the caller's fault (400) when the engine calls the argument invalid,
     /// unavailable (503) when the engine cannot take writes now, else the server's (500).
-    pub fn engine(e: lsmdb::Error) -> HttpError {
+    pub fn engine(e: crate::Error) -> HttpError {
         let status = match &e {
-            lsmdb::Error::InvalidArgument(_) => 400,
-            lsmdb::Error::WritesStopped(_) | lsmdb::Error::ReadOnly(_) | lsmdb::Error::Closed => {
+            crate::Error::InvalidArgument(_) => 400,
+            crate::Error::WritesStopped(_) | crate::Error::ReadOnly(_) | crate::Error::Closed => {
                 503
             }
             _ => 500,
@@ -141,7 +174,7 @@ impl Query {
 
     /// The first value of `name`, which must be present and non-empty.
     pub fn required(&self, name: &str) -> Result<&[u8], HttpError> {
-        match self.0.iter().find(|(n, _)| n == name) {
+        match self.first(name) {
             None => Err(HttpError::bad_request(format!(
                 "missing query parameter \"{name}\""
             ))),
@@ -150,6 +183,24 @@ impl Query {
             ))),
             Some((_, v)) => Ok(v),
         }
+    }
+
+    /// The first value of `name` as a positive number, if it is there.
+    pub fn positive(&self, name: &str) -> Result<Option<usize>, HttpError> {
+        let Some((_, v)) = self.first(name) else {
+            return Ok(None);
+        };
+        let n = std::str::from_utf8(v).ok().and_then(|v| v.parse().ok());
+        match n {
+            Some(n) if n > 0 => Ok(Some(n)),
+            _ => Err(HttpError::bad_request(format!(
+                "query parameter \"{name}\" must be a positive whole number"
+            ))),
+        }
+    }
+
+    fn first(&self, name: &str) -> Option<&(String, Vec<u8>)> {
+        self.0.iter().find(|(n, _)| n == name)
     }
 }
 
@@ -182,85 +233,43 @@ fn percent_decode(s: &str) -> Result<Vec<u8>, HttpError> {
     Ok(out)
 }
 
-/// How much of a body the server takes, and how long it waits for it.
-#[derive(Clone, Copy, Debug)]
-pub struct BodyLimits {
-    pub max_bytes: usize,
-    /// The whole body must arrive within this; the socket timeout alone would let a client
-    /// that sends a byte now and then hold a worker for as long as it likes.
-    pub deadline: Duration,
-}
-
-/// Reads the whole body: 413 past the limit (before reading, when the length is announced),
-/// 411 for a body-carrying method with neither `Content-Length` nor chunked encoding, 408 when
-/// it does not arrive in time, 400 when the client breaks off.
-pub fn read_body(request: &mut Request, limits: BodyLimits) -> Result<Vec<u8>, HttpError> {
-    let too_large = || {
-        HttpError::new(
-            413,
-            format!(
-                "the request body is over the limit of {} bytes",
-                limits.max_bytes
-            ),
-        )
-    };
+/// The request's body, which tiny_http has read whole (within `Config::max_body` and
+/// `Config::body_timeout`); 411 for a method that carries a body but came with neither
+/// `Content-Length` nor chunked encoding.
+pub fn read_body(request: &mut Request) -> Result<Vec<u8>, HttpError> {
     let chunked = request
         .headers()
         .iter()
         .any(|h| h.field.equiv("Transfer-Encoding"));
-    match request.body_length() {
-        Some(n) if n > limits.max_bytes => return Err(too_large()),
-        None if !chunked => {
-            return Err(HttpError::new(
-                411,
-                "a request body needs a Content-Length header (or chunked encoding)",
-            ));
-        }
-        _ => {}
-    }
-    let started = Instant::now();
-    let mut body = Vec::with_capacity(request.body_length().unwrap_or(0));
-    let mut buf = vec![0u8; 64 * 1024];
-    let reader = request.as_reader();
-    loop {
-        if started.elapsed() > limits.deadline {
-            return Err(HttpError::new(408, "timed out reading the request body"));
-        }
-        let n = match reader.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == ErrorKind::Interrupted => continue,
-            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
-                return Err(HttpError::new(408, "timed out reading the request body"));
-            }
-            Err(e) => {
-                return Err(HttpError::bad_request(format!(
-                    "could not read the request body: {e}"
-                )));
-            }
-        };
-        if body.len() + n > limits.max_bytes {
-            return Err(too_large());
-        }
-        body.extend_from_slice(&buf[..n]);
-    }
-    if request.body_length().is_some_and(|n| body.len() < n) {
-        return Err(HttpError::bad_request(
-            "the request body is shorter than its Content-Length",
+    if request.body_length().is_none() && !chunked {
+        return Err(HttpError::new(
+            411,
+            "a request body needs a Content-Length header (or chunked encoding)",
         ));
     }
-    Ok(body)
+    Ok(request.take_body())
 }
 
-/// Parses a JSON body that must be an object.
-pub fn json_object(body: &[u8]) -> Result<serde_json::Map<String, Value>, HttpError> {
-    match serde_json::from_slice(body) {
-        Ok(Value::Object(obj)) => Ok(obj),
-        Ok(_) => Err(HttpError::bad_request(
-            "the request body must be a JSON object",
-        )),
-        Err(e) => Err(HttpError::bad_request(format!("malformed JSON: {e}"))),
+/// The `{"key": ..., "value": ...}` body of `PUT /keys` (`value` checked by the caller) and
+/// the `{"key": ...}` of `POST /keys/get` and `/keys/delete`.
+pub struct KeyBody<'a> {
+    pub key: Cow<'a, str>,
+    pub value: Option<Cow<'a, str>>,
+}
+
+pub fn key_body(body: &[u8]) -> Result<KeyBody<'_>, HttpError> {
+    let fields = super::json::decode_fields(body, "the request body must be a JSON object")
+        .map_err(HttpError::bad_request)?;
+    let key = fields
+        .key
+        .ok_or_else(|| HttpError::bad_request("missing field \"key\""))?;
+    if key.is_empty() {
+        return Err(HttpError::bad_request("\"key\" must not be empty"));
     }
+    Ok(KeyBody {
+        key,
+        value: fields.value,
+    })
 }
 
 #[cfg(test)]

@@ -1,17 +1,21 @@
 //! The routes: the seed's five (their paths, methods and JSON shapes kept exactly, see
-//! ../shared/seed/README.md), and `/health`, `/stats`, `/metrics`.
+//! ../shared/seed/README.md), `POST /keys/get` and `POST /keys/delete` for keys too long for
+//! a URL, and `/health`, `/stats`, `/metrics`.
 
-use serde_json::{Value, json};
+use serde_json::json;
 use tiny_http::{Method, Request};
 
 use super::State;
-use super::http::{HttpError, Query, Reply, json_object, read_body};
-use crate::format;
+use super::http::{HttpError, Query, Reply, key_body, read_body};
+use super::json;
+use super::stream;
 
 /// A route as a metrics label: a fixed set, so unknown paths cannot create series.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Route {
     Keys,
+    KeysGet,
+    KeysDelete,
     Range,
     Batch,
     Health,
@@ -21,9 +25,11 @@ pub enum Route {
 }
 
 impl Route {
-    fn from_path(path: &str) -> Route {
+    pub fn from_path(path: &str) -> Route {
         match path {
             "/keys" => Route::Keys,
+            "/keys/get" => Route::KeysGet,
+            "/keys/delete" => Route::KeysDelete,
             "/keys/range" => Route::Range,
             "/keys/batch" => Route::Batch,
             "/health" => Route::Health,
@@ -36,6 +42,8 @@ impl Route {
     pub fn label(self) -> &'static str {
         match self {
             Route::Keys => "/keys",
+            Route::KeysGet => "/keys/get",
+            Route::KeysDelete => "/keys/delete",
             Route::Range => "/keys/range",
             Route::Batch => "/keys/batch",
             Route::Health => "/health",
@@ -49,14 +57,14 @@ impl Route {
     fn allow(self) -> &'static str {
         match self {
             Route::Keys => "GET, HEAD, PUT, DELETE",
-            Route::Batch => "POST",
+            Route::Batch | Route::KeysGet | Route::KeysDelete => "POST",
             _ => "GET, HEAD",
         }
     }
 }
 
 /// Answers one request. The route comes back with the reply so the caller can count it.
-pub fn handle(state: &State, request: &mut Request) -> (Route, Reply) {
+pub(super) fn handle(state: &State, request: &mut Request) -> (Route, Reply) {
     let url = request.url().to_string();
     let (path, query) = url.split_once('?').unwrap_or((&url, ""));
     let route = Route::from_path(path);
@@ -90,11 +98,17 @@ fn dispatch(
     };
     match (route, method) {
         (Route::Unknown, _) => Err(HttpError::new(404, format!("no route for {path}"))),
-        (Route::Keys, Method::Get) => get(state, &Query::parse(query)?),
-        (Route::Keys, Method::Put) => put(state, &read_body(request, state.body_limits)?),
-        (Route::Keys, Method::Delete) => delete(state, &Query::parse(query)?),
+        (Route::Keys, Method::Get) => get(state, Query::parse(query)?.required("key")?),
+        (Route::Keys, Method::Put) => put(state, &read_body(request)?),
+        (Route::Keys, Method::Delete) => delete(state, Query::parse(query)?.required("key")?),
+        (Route::KeysGet, Method::Post) => {
+            get(state, key_body(&read_body(request)?)?.key.as_bytes())
+        }
+        (Route::KeysDelete, Method::Post) => {
+            delete(state, key_body(&read_body(request)?)?.key.as_bytes())
+        }
         (Route::Range, Method::Get) => range(state, &Query::parse(query)?),
-        (Route::Batch, Method::Post) => batch(state, &read_body(request, state.body_limits)?),
+        (Route::Batch, Method::Post) => batch(state, read_body(request)?),
         (Route::Health, Method::Get) => Ok(health(state)),
         (Route::Stats, Method::Get) => {
             let stats = serde_json::to_value(state.db.stats())
@@ -109,80 +123,75 @@ fn dispatch(
 }
 
 fn success() -> Reply {
-    Reply::json(200, &json!({"success": true}))
+    Reply::json(200, &json::success())
 }
 
-fn get(state: &State, query: &Query) -> Result<Reply, HttpError> {
-    let key = query.required("key")?;
+fn get(state: &State, key: &[u8]) -> Result<Reply, HttpError> {
     let value = state.db.get(key).map_err(HttpError::engine)?;
-    Ok(Reply::json(200, &format::key_value(key, value.as_deref())))
+    match value {
+        Some(value) if value.len() > stream::STREAM_VALUES_OVER => {
+            Ok(stream::value_reply(key, value))
+        }
+        value => Ok(Reply::json(200, &json::key_value(key, value.as_deref()))),
+    }
 }
 
 fn put(state: &State, body: &[u8]) -> Result<Reply, HttpError> {
-    let obj = json_object(body)?;
-    let key = match obj.get("key") {
-        None => return Err(HttpError::bad_request("missing field \"key\"")),
-        Some(Value::String(k)) if k.is_empty() => {
-            return Err(HttpError::bad_request("\"key\" must not be empty"));
-        }
-        Some(Value::String(k)) => k,
-        Some(_) => return Err(HttpError::bad_request("\"key\" must be a string")),
-    };
+    let body = key_body(body)?;
     // An empty string is a value like any other (the seed stored it as null).
-    let value = match obj.get("value") {
-        None => return Err(HttpError::bad_request("missing field \"value\"")),
-        Some(Value::String(v)) => v,
-        Some(_) => return Err(HttpError::bad_request("\"value\" must be a string")),
-    };
-    state.db.put(key, value).map_err(HttpError::engine)?;
+    let value = body
+        .value
+        .ok_or_else(|| HttpError::bad_request("missing field \"value\""))?;
+    state
+        .db
+        .put(body.key.as_bytes(), value.as_bytes())
+        .map_err(HttpError::engine)?;
     Ok(success())
 }
 
-fn delete(state: &State, query: &Query) -> Result<Reply, HttpError> {
-    let key = query.required("key")?;
+fn delete(state: &State, key: &[u8]) -> Result<Reply, HttpError> {
     state.db.delete(key).map_err(HttpError::engine)?;
     Ok(success())
 }
 
+/// `start_key` inclusive, `end_key` exclusive; with `limit`, at most that many entries and
+/// `"next_start_key"` to page on from. Streamed: memory for a piece of the reply, not all.
 fn range(state: &State, query: &Query) -> Result<Reply, HttpError> {
     let start = query.required("start_key")?;
     let end = query.required("end_key")?;
+    let limit = query.positive("limit")?;
     if start >= end {
-        return Ok(Reply::json(200, &format::results(&[])));
+        return Ok(Reply::json(200, &json::results(&[])));
     }
-    let pairs = state
-        .db
-        .range(start, end)
-        .and_then(|iter| iter.collect::<lsmdb::Result<Vec<_>>>())
-        .map_err(HttpError::engine)?;
-    Ok(Reply::json(200, &format::results(&pairs)))
+    let iter = state.db.range(start, end).map_err(HttpError::engine)?;
+    stream::range_reply(iter, limit).map_err(HttpError::engine)
 }
 
-fn batch(state: &State, body: &[u8]) -> Result<Reply, HttpError> {
-    let body: Value = serde_json::from_slice(body)
-        .map_err(|e| HttpError::bad_request(format!("malformed JSON: {e}")))?;
-    let entries = format::parse_batch_json(&body).map_err(HttpError::bad_request)?;
+fn batch(state: &State, body: Vec<u8>) -> Result<Reply, HttpError> {
+    let (keys, values) = json::parse_batch_json(&body).map_err(HttpError::bad_request)?;
+    drop(body);
     // The seed refuses an empty batch, and its clients rely on the 400; the library and the
     // CLI take one as a no-op.
-    if entries.is_empty() {
+    if keys.is_empty() {
         return Err(HttpError::bad_request(
             "\"keys\" is empty; a batch needs at least one entry",
         ));
     }
     // One WAL record and one sync for the whole batch: all of it survives a crash or none.
-    state
-        .db
-        .write(&format::to_batch(&entries))
-        .map_err(HttpError::engine)?;
-    Ok(Reply::json(
-        200,
-        &json!({"success": true, "count": entries.len()}),
-    ))
+    let batch = json::json_batch(&keys, &values);
+    // Each dropped once the next is made: the body and its columns, then the columns and
+    // the batch are in memory together, never all three.
+    drop((keys, values));
+    state.db.write(&batch).map_err(HttpError::engine)?;
+    Ok(Reply::json(200, &json::batch_applied(batch.len())))
 }
 
-/// 200 while the engine takes writes; 503 with the reason once a failure has stopped them.
+/// 200 while the engine takes writes and serves reads; 503 with the reason once a failure
+/// has stopped writes, or while reads of a table fail for a reason that is not the client's
+/// (the table unreadable or damaged).
 fn health(state: &State) -> Reply {
-    match state.db.stats().writes_stopped {
+    let stats = state.db.stats();
+    match stats.writes_stopped.or(stats.reads_failing) {
         None => Reply::json(200, &json!({"health": "true"})),
         Some(reason) => Reply::json(503, &json!({"health": "false", "error": reason})),
     }
