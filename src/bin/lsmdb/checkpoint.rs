@@ -37,26 +37,29 @@ pub struct CheckpointArgs {
 
 pub fn checkpoint(globals: &Globals, args: &CheckpointArgs) -> anyhow::Result<u8> {
     let dest = absolute(&args.dest)?;
-    if let Some(client) = args.server.client()? {
-        client.checkpoint(&dest)?;
-    } else {
-        let db = globals
-            .open_writer()
-            .map_err(|e| hint_at_the_server(e, &dest))?;
-        db.checkpoint(&dest)
-            .with_context(|| format!("cannot write a checkpoint to {}", dest.display()))?;
-        db.close().context("closing the database failed")?;
-    }
-    // Opened as any reader would, which checks that the copy is a database.
-    let copy = lsmdb::Db::open_read_only(&dest, lsmdb::Options::default().create_if_missing(false))
-        .with_context(|| format!("the checkpoint in {} does not open", dest.display()))?;
-    let stats = copy.stats();
+    let (tables, bytes) = match args.server.client()? {
+        // The server opens the copy to count it, as below.
+        Some(client) => client.checkpoint(&dest)?,
+        None => {
+            let db = globals
+                .open_writer()
+                .map_err(|e| hint_at_the_server(e, &dest))?;
+            db.checkpoint(&dest)
+                .with_context(|| format!("cannot write a checkpoint to {}", dest.display()))?;
+            db.close().context("closing the database failed")?;
+            // Opened as any reader would, which checks that the copy is a database.
+            let options = lsmdb::Options::default().create_if_missing(false);
+            let copy = lsmdb::Db::open_read_only(&dest, options)
+                .with_context(|| format!("the checkpoint in {} does not open", dest.display()))?;
+            let stats = copy.stats();
+            (stats.tables as u64, stats.table_bytes)
+        }
+    };
     let mut out = Out::new();
     out.line(&format!(
-        "checkpoint written to {}: {} ({} bytes)",
+        "checkpoint written to {}: {} ({bytes} bytes)",
         dest.display(),
-        plural(stats.tables as u64, "table", "tables"),
-        stats.table_bytes
+        plural(tables, "table", "tables"),
     ))?;
     out.flush()?;
     Ok(0)

@@ -171,14 +171,16 @@ impl Client {
         anyhow!("cannot reach the server: {e}")
     }
 
+    /// The key in a body, as base64: a key of any length and any bytes (a URL holds 8 KiB).
+    fn key_body(key: &[u8]) -> Value {
+        json!({"key": BASE64.encode(key), "encoding": "base64"})
+    }
+
     pub fn get(&self, key: &[u8]) -> anyhow::Result<Option<Vec<u8>>> {
-        let reply = self.call(
-            "GET",
-            &format!("/keys?key={}&encoding=base64", escape(key)),
-            None,
-        )?;
+        let body = Client::key_body(key);
+        let reply = self.call("POST", "/keys/get?encoding=base64", Some(&body))?;
         let entry: Entry =
-            serde_json::from_value(reply).context("unexpected reply to GET /keys")?;
+            serde_json::from_value(reply).context("unexpected reply to POST /keys/get")?;
         entry.value_bytes()
     }
 
@@ -196,7 +198,7 @@ impl Client {
     /// another client's write in between can make the answer stale.
     pub fn delete(&self, key: &[u8]) -> anyhow::Result<bool> {
         let existed = self.get(key)?.is_some();
-        self.call("DELETE", &format!("/keys?key={}", escape(key)), None)?;
+        self.call("POST", "/keys/delete", Some(&Client::key_body(key)))?;
         Ok(existed)
     }
 
@@ -280,14 +282,16 @@ impl Client {
     }
 
     /// Asks the server to write a checkpoint of its database into `dest`, a path on the
-    /// server's machine.
-    pub fn checkpoint(&self, dest: &std::path::Path) -> anyhow::Result<()> {
+    /// server's machine; returns how many tables and bytes it holds.
+    pub fn checkpoint(&self, dest: &std::path::Path) -> anyhow::Result<(u64, u64)> {
         let dest = dest
             .to_str()
             .ok_or_else(|| anyhow!("{} is not UTF-8, which JSON cannot carry", dest.display()))?;
-        self.call("POST", "/admin/checkpoint", Some(&json!({"dest": dest})))
-            .with_context(|| format!("{} could not write a checkpoint to {dest}", self.base))
-            .map(drop)
+        let reply = self
+            .call("POST", "/admin/checkpoint", Some(&json!({"dest": dest})))
+            .with_context(|| format!("{} could not write a checkpoint to {dest}", self.base))?;
+        let count = |name: &str| reply[name].as_u64().unwrap_or_default();
+        Ok((count("tables"), count("bytes")))
     }
 }
 
