@@ -388,3 +388,36 @@ fn keys_shown_by_the_shell_are_found_when_typed_back() {
         "typing back the rows shown changed the data"
     );
 }
+
+/// Every byte value, in a key and in a value, typed in `$'..'`, shown by the shell, and
+/// typed back as shown: the same bytes each time (JSON mode reads them out in base64).
+#[test]
+fn all_256_byte_values_survive_the_shells_display_and_input() {
+    use base64::Engine;
+    use base64::engine::general_purpose::STANDARD as BASE64;
+    let dir = tempfile::tempdir().unwrap();
+    let value: Vec<u8> = (0..=255u8).collect();
+    let key: Vec<u8> = (0..=255u8).rev().collect();
+    let spell = |bytes: &[u8]| -> String {
+        let escaped: String = bytes.iter().map(|b| format!("\\x{b:02x}")).collect();
+        format!("$'{escaped}'")
+    };
+    let script = format!("put {} {}\nrange '' ''\n", spell(&key), spell(&value));
+    let shown = shell(dir.path(), &["--no-raw"], &script).success();
+    let shown = String::from_utf8(shown.get_output().stdout.clone()).unwrap();
+    let row = shown.lines().nth(1).unwrap();
+    assert!(
+        !row.chars().any(char::is_control),
+        "one printable line: {row:?}"
+    );
+    // The row, typed back after `put`, names the same key and value: one entry, unchanged.
+    let again = format!("put {row}\n.mode json\nrange '' ''\n");
+    let out = shell(dir.path(), &[], &again).success().stderr("");
+    let json = String::from_utf8(out.get_output().stdout.clone()).unwrap();
+    let reply: serde_json::Value = serde_json::from_str(json.lines().nth(1).unwrap()).unwrap();
+    let results = reply["results"].as_array().unwrap();
+    assert_eq!(results.len(), 1, "{json}");
+    let field = |name: &str| BASE64.decode(results[0][name].as_str().unwrap()).unwrap();
+    assert_eq!(field("key"), key);
+    assert_eq!(field("value"), value);
+}
