@@ -77,7 +77,17 @@ fn unicode_whitespace_and_newlines_survive_a_round_trip() {
 #[test]
 fn binary_values_come_from_files_and_stdin() {
     let dir = tempfile::tempdir().unwrap();
-    let blob: Vec<u8> = (0..=255u8).cycle().take(100_000).collect();
+    // Random bytes (xorshift), then every byte value once more, so that all 256 occur.
+    let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+    let mut blob: Vec<u8> = (0..100_000)
+        .map(|_| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            (seed >> 24) as u8
+        })
+        .collect();
+    blob.extend(0..=255u8);
     let file = dir.path().join("blob.bin");
     std::fs::write(&file, &blob).unwrap();
     let db = dir.path().join("db");
@@ -90,6 +100,21 @@ fn binary_values_come_from_files_and_stdin() {
     assert_eq!(
         out.stdout, blob,
         "get into a pipe prints exactly the stored bytes"
+    );
+    // `get blob > copy.bin`: stdout a regular file, as the shell's redirection makes it.
+    let copy = dir.path().join("copy.bin");
+    let status = std::process::Command::new(crate::binary::lsmdb_path())
+        .arg("--db")
+        .arg(&db)
+        .args(["get", "blob"])
+        .stdout(std::fs::File::create(&copy).unwrap())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    assert_eq!(
+        std::fs::read(&copy).unwrap(),
+        blob,
+        "get into a file writes exactly the stored bytes"
     );
     lsmdb(&db)
         .args(["put", "piped", "-"])
