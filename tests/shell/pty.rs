@@ -318,6 +318,29 @@ fn batches_multi_line_values_and_the_timer_at_a_terminal() {
     assert_eq!(term.exit_status(), 0);
 }
 
+/// A batch discarded at a terminal (Ctrl-C) once printed the time since `batch` was typed,
+/// the person's typing included, as if a slow command had run: nothing ran, so no timing.
+#[test]
+fn a_discarded_batch_is_not_timed() {
+    let (dir, histfile) = setup();
+    let mut term = Terminal::start(dir.path(), &histfile);
+    term.wait_for_prompt();
+    term.send("batch\r");
+    term.wait_for_line("lsmdb:db(batch)> ");
+    // Longer than the threshold above which every command's time is shown.
+    std::thread::sleep(std::time::Duration::from_millis(700));
+    term.send("a 1\r");
+    term.wait_for_line("lsmdb:db(batch)> ");
+    term.send(CTRL_C);
+    term.wait_for("(batch discarded)");
+    term.wait_for_prompt();
+    let screen = term.text();
+    let after = screen.split("(batch discarded)\n").nth(1).unwrap_or("");
+    assert!(after.starts_with("lsmdb:db> "), "{screen}");
+    term.send(CTRL_D);
+    assert_eq!(term.exit_status(), 0);
+}
+
 /// Whether a `(N.NNN ms)` timing line follows the reply to `get poem`.
 fn timing_follows(screen: &str) -> bool {
     let after = screen.split("$'roses\\nviolets'\n").nth(1).unwrap_or("");

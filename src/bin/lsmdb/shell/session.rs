@@ -142,11 +142,14 @@ impl Session {
                 Line::Text(line) => line,
                 Line::Eof if !self.interactive => break,
                 // At a terminal, as sqlite does with an open transaction: leaving discards.
+                // Nothing ran, so the clock restarts: the time spent typing is not a timing.
                 Line::Eof => {
+                    self.started = Instant::now();
                     self.printer.note("(batch discarded)")?;
                     return Ok(Flow::Exit);
                 }
                 Line::Interrupted => {
+                    self.started = Instant::now();
                     self.printer.note("(batch discarded)")?;
                     return Ok(Flow::Continue);
                 }
