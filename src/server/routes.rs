@@ -1,13 +1,17 @@
 //! The routes: the seed's five (their paths, methods and JSON shapes kept exactly, see
 //! ../shared/seed/README.md), `POST /keys/get` and `POST /keys/delete` for keys too long for
-//! a URL, and `/health`, `/stats`, `/metrics`.
+//! a URL, `/health`, `/stats`, `/metrics`, and `POST /admin/checkpoint`.
+//!
+//! Beyond the seed, every byte string can travel: keys in a query string are
+//! percent-encoded bytes, `?encoding=base64` makes a reply spell every key and value in
+//! base64, and `"encoding":"base64"` in a body says its keys and values are base64.
 
 use serde_json::json;
 use tiny_http::{Method, Request};
 
 use super::State;
 use super::http::{HttpError, Query, Reply, key_body, read_body};
-use super::json;
+use super::json::{self, Encoding};
 use super::stream;
 
 /// A route as a metrics label: a fixed set, so unknown paths cannot create series.
@@ -21,6 +25,7 @@ pub enum Route {
     Health,
     Stats,
     Metrics,
+    Checkpoint,
     Unknown,
 }
 
@@ -35,6 +40,7 @@ impl Route {
             "/health" => Route::Health,
             "/stats" => Route::Stats,
             "/metrics" => Route::Metrics,
+            "/admin/checkpoint" => Route::Checkpoint,
             _ => Route::Unknown,
         }
     }
@@ -49,6 +55,7 @@ impl Route {
             Route::Health => "/health",
             Route::Stats => "/stats",
             Route::Metrics => "/metrics",
+            Route::Checkpoint => "/admin/checkpoint",
             Route::Unknown => "unknown",
         }
     }
@@ -57,7 +64,7 @@ impl Route {
     fn allow(self) -> &'static str {
         match self {
             Route::Keys => "GET, HEAD, PUT, DELETE",
-            Route::Batch | Route::KeysGet | Route::KeysDelete => "POST",
+            Route::Batch | Route::KeysGet | Route::KeysDelete | Route::Checkpoint => "POST",
             _ => "GET, HEAD",
         }
     }
@@ -98,15 +105,17 @@ fn dispatch(
     };
     match (route, method) {
         (Route::Unknown, _) => Err(HttpError::new(404, format!("no route for {path}"))),
-        (Route::Keys, Method::Get) => get(state, Query::parse(query)?.required("key")?),
+        (Route::Keys, Method::Get) => {
+            let query = Query::parse(query)?;
+            get(state, query.required("key")?, query.encoding()?)
+        }
         (Route::Keys, Method::Put) => put(state, &read_body(request)?),
         (Route::Keys, Method::Delete) => delete(state, Query::parse(query)?.required("key")?),
         (Route::KeysGet, Method::Post) => {
-            get(state, key_body(&read_body(request)?)?.key.as_bytes())
+            let encoding = Query::parse(query)?.encoding()?;
+            get(state, &key_body(&read_body(request)?)?.key, encoding)
         }
-        (Route::KeysDelete, Method::Post) => {
-            delete(state, key_body(&read_body(request)?)?.key.as_bytes())
-        }
+        (Route::KeysDelete, Method::Post) => delete(state, &key_body(&read_body(request)?)?.key),
         (Route::Range, Method::Get) => range(state, &Query::parse(query)?),
         (Route::Batch, Method::Post) => batch(state, read_body(request)?),
         (Route::Health, Method::Get) => Ok(health(state)),
@@ -118,6 +127,10 @@ fn dispatch(
         (Route::Metrics, Method::Get) => {
             Ok(Reply::metrics(state.metrics.render(&state.db.stats())))
         }
+        (Route::Checkpoint, Method::Post) => {
+            let from_loopback = request.remote_addr().is_some_and(|a| a.ip().is_loopback());
+            checkpoint(state, &read_body(request)?, from_loopback)
+        }
         (route, method) => Err(HttpError::method_not_allowed(method, path, route.allow())),
     }
 }
@@ -126,13 +139,16 @@ fn success() -> Reply {
     Reply::json(200, &json::success())
 }
 
-fn get(state: &State, key: &[u8]) -> Result<Reply, HttpError> {
+fn get(state: &State, key: &[u8], encoding: Encoding) -> Result<Reply, HttpError> {
     let value = state.db.get(key).map_err(HttpError::engine)?;
     match value {
         Some(value) if value.len() > stream::STREAM_VALUES_OVER => {
-            Ok(stream::value_reply(key, value))
+            Ok(stream::value_reply(key, value, encoding))
         }
-        value => Ok(Reply::json(200, &json::key_value(key, value.as_deref()))),
+        value => Ok(Reply::json(
+            200,
+            &json::key_value_as(key, value.as_deref(), encoding),
+        )),
     }
 }
 
@@ -142,10 +158,7 @@ fn put(state: &State, body: &[u8]) -> Result<Reply, HttpError> {
     let value = body
         .value
         .ok_or_else(|| HttpError::bad_request("missing field \"value\""))?;
-    state
-        .db
-        .put(body.key.as_bytes(), value.as_bytes())
-        .map_err(HttpError::engine)?;
+    state.db.put(&body.key, &value).map_err(HttpError::engine)?;
     Ok(success())
 }
 
@@ -154,17 +167,49 @@ fn delete(state: &State, key: &[u8]) -> Result<Reply, HttpError> {
     Ok(success())
 }
 
-/// `start_key` inclusive, `end_key` exclusive; with `limit`, at most that many entries and
-/// `"next_start_key"` to page on from. Streamed: memory for a piece of the reply, not all.
+/// The seed's form: `start_key` inclusive and `end_key` exclusive, both required. Or, with
+/// `prefix` (empty for every key), the keys that start with it, from `start_key` and before
+/// `end_key` when they are given (`next_start_key` pages on through a prefix). With
+/// `limit`, at most that many entries and `"next_start_key"` to page on from. Streamed:
+/// memory for a piece of the reply, not all.
 fn range(state: &State, query: &Query) -> Result<Reply, HttpError> {
-    let start = query.required("start_key")?;
-    let end = query.required("end_key")?;
     let limit = query.positive("limit")?;
-    if start >= end {
-        return Ok(Reply::json(200, &json::results(&[])));
+    let encoding = query.encoding()?;
+    let (start, end) = match query.optional("prefix") {
+        None => {
+            let start = query.required("start_key")?;
+            (start.to_vec(), Some(query.required("end_key")?.to_vec()))
+        }
+        Some(prefix) => {
+            let start = query.optional("start_key").unwrap_or_default();
+            let end = prefix_end(prefix);
+            let end = match (end, query.optional("end_key").filter(|e| !e.is_empty())) {
+                (Some(a), Some(b)) => Some(a.min(b.to_vec())),
+                (a, b) => a.or(b.map(<[u8]>::to_vec)),
+            };
+            (start.max(prefix).to_vec(), end)
+        }
+    };
+    let iter = match end {
+        Some(end) if start >= end => return Ok(Reply::json(200, &json::results(&[]))),
+        Some(end) => state.db.range(&start, &end),
+        None => state.db.range_from(&start),
+    };
+    let iter = iter.map_err(HttpError::engine)?;
+    stream::range_reply(iter, limit, encoding).map_err(HttpError::engine)
+}
+
+/// The first key after every key that starts with `prefix`; none when no key is (an empty
+/// prefix, or one of 0xFF bytes only).
+fn prefix_end(prefix: &[u8]) -> Option<Vec<u8>> {
+    let mut end = prefix.to_vec();
+    while let Some(last) = end.pop() {
+        if last < 0xff {
+            end.push(last + 1);
+            return Some(end);
+        }
     }
-    let iter = state.db.range(start, end).map_err(HttpError::engine)?;
-    stream::range_reply(iter, limit).map_err(HttpError::engine)
+    None
 }
 
 fn batch(state: &State, body: Vec<u8>) -> Result<Reply, HttpError> {
@@ -184,6 +229,42 @@ fn batch(state: &State, body: Vec<u8>) -> Result<Reply, HttpError> {
     drop((keys, values));
     state.db.write(&batch).map_err(HttpError::engine)?;
     Ok(Reply::json(200, &json::batch_applied(batch.len())))
+}
+
+/// `POST /admin/checkpoint` with `{"dest": "/absolute/path"}`: a checkpoint of the database
+/// (`Db::checkpoint`) in `dest`, a new or empty directory on the server's machine, for
+/// `lsmdb checkpoint --connect`. Behind the token like every route; a server with no token
+/// takes it only from its own machine, since a checkpoint writes files where it is told.
+fn checkpoint(state: &State, body: &[u8], from_loopback: bool) -> Result<Reply, HttpError> {
+    if state.token.is_none() && !from_loopback {
+        return Err(HttpError::new(
+            403,
+            "a checkpoint from another machine needs a server started with a token",
+        ));
+    }
+    #[derive(serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Body {
+        dest: String,
+    }
+    let body: Body = serde_json::from_slice(body).map_err(|e| {
+        HttpError::bad_request(format!("expected {{\"dest\": \"/absolute/path\"}}: {e}"))
+    })?;
+    let dest = std::path::Path::new(&body.dest);
+    if !dest.is_absolute() {
+        return Err(HttpError::bad_request(
+            "\"dest\" must be an absolute path (relative to what, on the server?)",
+        ));
+    }
+    state.db.checkpoint(dest).map_err(HttpError::engine)?;
+    // Opened as any reader would, which checks the copy and counts what it holds.
+    let options = crate::Options::default().create_if_missing(false);
+    let copy = crate::Db::open_read_only(dest, options).map_err(HttpError::engine)?;
+    let stats = copy.stats();
+    Ok(Reply::json(
+        200,
+        &json!({"success": true, "dest": body.dest, "tables": stats.tables, "bytes": stats.table_bytes}),
+    ))
 }
 
 /// 200 while the engine takes writes and serves reads; 503 with the reason once a failure

@@ -12,7 +12,7 @@
 use std::io::{self, Read};
 
 use super::http::Reply;
-use super::json;
+use super::json::{self, Encoding};
 use super::log::error;
 
 /// About how much of a body is made at a time.
@@ -54,9 +54,9 @@ struct LargeEntry {
 
 impl LargeEntry {
     /// Writes the object's start to `out`.
-    fn start(out: &mut Vec<u8>, key: &[u8], value: Vec<u8>) -> LargeEntry {
-        out.extend_from_slice(&json::value_prefix(key));
-        let utf8 = std::str::from_utf8(&value).is_ok();
+    fn start(out: &mut Vec<u8>, key: &[u8], value: Vec<u8>, encoding: Encoding) -> LargeEntry {
+        out.extend_from_slice(&json::value_prefix(key, encoding));
+        let utf8 = encoding == Encoding::Text && std::str::from_utf8(&value).is_ok();
         LargeEntry {
             value,
             utf8,
@@ -87,9 +87,9 @@ impl LargeEntry {
 
 /// The reply to `GET /keys` for a value over `STREAM_VALUES_OVER`: the usual JSON, with its
 /// length announced, made as it is sent.
-pub fn value_reply(key: &[u8], value: Vec<u8>) -> Reply {
+pub fn value_reply(key: &[u8], value: Vec<u8>, encoding: Encoding) -> Reply {
     let mut pending = Pending::default();
-    let entry = LargeEntry::start(&mut pending.out, key, value);
+    let entry = LargeEntry::start(&mut pending.out, key, value, encoding);
     let length = pending.out.len()
         + json::value_json_len(&entry.value, entry.utf8)
         + json::value_suffix(entry.utf8).len();
@@ -134,10 +134,15 @@ fn miscount() -> io::Error {
 
 /// The reply to `GET /keys/range`: `{"results":[...]}` from `iter`, at most `limit` entries
 /// (with `"next_start_key"` when more were left).
-pub fn range_reply(iter: crate::DbIterator, limit: Option<usize>) -> crate::Result<Reply> {
+pub fn range_reply(
+    iter: crate::DbIterator,
+    limit: Option<usize>,
+    encoding: Encoding,
+) -> crate::Result<Reply> {
     let mut body = RangeBody {
         iter: Some(iter),
         left: limit,
+        encoding,
         first: true,
         large: None,
         pending: Pending::default(),
@@ -154,6 +159,7 @@ struct RangeBody {
     iter: Option<crate::DbIterator>,
     /// Entries the limit still allows.
     left: Option<usize>,
+    encoding: Encoding,
     first: bool,
     /// An entry whose value is being written a piece at a time.
     large: Option<LargeEntry>,
@@ -175,12 +181,12 @@ impl RangeBody {
                 return Ok(true);
             };
             let Some((key, value)) = iter.next().transpose()? else {
-                json::results_close(out, None);
+                json::results_close(out, None, self.encoding);
                 self.iter = None;
                 continue;
             };
             if self.left == Some(0) {
-                json::results_close(out, Some(&key));
+                json::results_close(out, Some(&key), self.encoding);
                 self.iter = None;
                 continue;
             }
@@ -188,12 +194,12 @@ impl RangeBody {
                 *left -= 1;
             }
             if value.len() <= STREAM_VALUES_OVER {
-                json::results_entry(out, self.first, &key, &value);
+                json::results_entry(out, self.first, &key, &value, self.encoding);
             } else {
                 if !self.first {
                     out.push(b',');
                 }
-                self.large = Some(LargeEntry::start(out, &key, value));
+                self.large = Some(LargeEntry::start(out, &key, value, self.encoding));
             }
             self.first = false;
         }
