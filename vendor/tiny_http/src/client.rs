@@ -38,6 +38,7 @@ use crate::common::{HTTPVersion, Method};
 use crate::connection::Connection;
 use crate::request::Head;
 use crate::util::body::{read_chunked, read_exact_into, BodyError};
+use crate::util::Registration;
 use crate::util::lines::{read_line, LineError};
 use crate::util::{DeadlineStream, MessagesQueue, Slots};
 use crate::{ConnectionConfig, Event, Header, Refused, Request, Response, StatusCode};
@@ -61,6 +62,8 @@ pub(crate) struct ClientConnection {
     config: Arc<ConnectionConfig>,
     /// Scratch space for the line being read.
     line: Vec<u8>,
+    /// This connection among those a graceful shutdown looks at.
+    registration: Option<Registration>,
 }
 
 /// What the connections' threads share.
@@ -143,7 +146,11 @@ enum Framing {
 }
 
 impl ClientConnection {
-    pub(crate) fn new(mut conn: Connection, shared: Arc<Shared>) -> io::Result<ClientConnection> {
+    pub(crate) fn new(
+        mut conn: Connection,
+        shared: Arc<Shared>,
+        registration: Option<Registration>,
+    ) -> io::Result<ClientConnection> {
         // lsmdb patch: upstream unwrapped the address, panicking the connection's thread
         // when the peer was gone before it could be read.
         let remote_addr = conn.peer_addr()?;
@@ -157,6 +164,7 @@ impl ClientConnection {
             shared,
             config,
             line: Vec::with_capacity(256),
+            registration,
         })
     }
 
@@ -178,12 +186,18 @@ impl ClientConnection {
         // A timeout before any byte of a request is an idle keep-alive connection, closed
         // quietly as other servers do.
         self.reader.get_mut().set_deadline(None);
-        match self.reader.fill_buf() {
-            Ok(buffered) if !buffered.is_empty() => {}
-            _ => return Err(Ending::Quiet),
+        if self.reader.buffer().is_empty() {
+            // A peek, not a read: until the request is counted in progress its first bytes
+            // stay in the socket, where a graceful shutdown sees them (`util/waiting.rs`).
+            match self.reader.get_mut().peek(&mut [0u8]) {
+                Ok(n) if n > 0 => {}
+                _ => return Err(Ending::Quiet),
+            }
         }
         let shared = Arc::clone(&self.shared);
         let _busy = InProgress::new(&shared.in_progress);
+        // Dropped before `_busy`: waiting again before the request stops counting.
+        let _marked = self.registration.as_ref().map(Registration::busy);
         let head_deadline = Instant::now() + self.config.head_timeout;
         self.reader.get_mut().set_deadline(Some(head_deadline));
         let head = self.read_head()?;

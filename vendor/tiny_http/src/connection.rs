@@ -22,6 +22,15 @@ impl Listener {
         }
     }
 
+    /// lsmdb patch: for taking, after the close, the connections queued before it.
+    pub(crate) fn set_nonblocking(&self, nonblocking: bool) -> std::io::Result<()> {
+        match self {
+            Self::Tcp(l) => l.set_nonblocking(nonblocking),
+            #[cfg(unix)]
+            Self::Unix(l) => l.set_nonblocking(nonblocking),
+        }
+    }
+
     pub(crate) fn accept(&self) -> std::io::Result<(Connection, Option<SocketAddr>)> {
         match self {
             Self::Tcp(l) => l
@@ -119,6 +128,53 @@ impl Connection {
             Self::Tcp(s) => s.set_nonblocking(nonblocking),
             #[cfg(unix)]
             Self::Unix(s) => s.set_nonblocking(nonblocking),
+        }
+    }
+
+    /// lsmdb patch: waits (as a read would, up to the read timeout) until the peer has sent
+    /// something or closed, and says how many bytes are there, leaving them in the socket.
+    pub(crate) fn peek(&self, buf: &mut [u8]) -> std::io::Result<usize> {
+        self.recv_peek(buf, 0)
+    }
+
+    /// lsmdb patch: whether bytes the peer sent wait unread in the socket, without waiting
+    /// and without touching the socket's blocking mode (which its reader shares).
+    pub(crate) fn has_unread_bytes(&self) -> bool {
+        #[cfg(unix)]
+        return matches!(self.recv_peek(&mut [0u8], libc::MSG_DONTWAIT), Ok(n) if n > 0);
+        #[cfg(not(unix))]
+        return false;
+    }
+
+    #[cfg(unix)]
+    #[allow(unsafe_code)]
+    fn recv_peek(&self, buf: &mut [u8], flags: libc::c_int) -> std::io::Result<usize> {
+        use std::os::unix::io::AsRawFd;
+        let fd = match self {
+            Self::Tcp(s) => s.as_raw_fd(),
+            Self::Unix(s) => s.as_raw_fd(),
+        };
+        // SAFETY: `fd` is this connection's open socket for the duration of the call, and
+        // `buf` is valid for `buf.len()` bytes of writes.
+        let n = unsafe {
+            libc::recv(
+                fd,
+                buf.as_mut_ptr().cast(),
+                buf.len(),
+                libc::MSG_PEEK | flags,
+            )
+        };
+        if n < 0 {
+            Err(std::io::Error::last_os_error())
+        } else {
+            Ok(n as usize)
+        }
+    }
+
+    #[cfg(not(unix))]
+    fn recv_peek(&self, buf: &mut [u8], _flags: i32) -> std::io::Result<usize> {
+        match self {
+            Self::Tcp(s) => s.peek(buf),
         }
     }
 

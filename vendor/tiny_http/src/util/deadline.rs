@@ -102,6 +102,17 @@ impl Read for DeadlineStream {
     }
 }
 
+impl DeadlineStream {
+    /// Waits as `read` would for the peer to send something, leaving it in the socket:
+    /// `Ok(0)` when the peer has closed.
+    pub(crate) fn peek(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let wait = self.wait()?;
+        let conn = &self.conn;
+        arm(&mut self.read_set, wait, |t| conn.set_read_timeout(t))?;
+        timed_out(self.conn.peek(buf))
+    }
+}
+
 impl Write for DeadlineStream {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         let wait = self.wait()?;
