@@ -126,7 +126,7 @@ fn check_beside_a_writer_taking_batches_is_clean_200_times() {
 }
 
 #[test]
-#[ignore = "long run: cargo test --release --test check_beside_writer -- --ignored long"]
+#[ignore = "long run: cargo test --release --test crash -- --ignored check_beside_a_writer_is_clean_1000_times_long"]
 fn check_beside_a_writer_is_clean_1000_times_long() {
     checks_beside_a_busy_writer(1000);
 }
