@@ -25,6 +25,17 @@ use super::rpc::{self, LeaderHint, ReadIndexReply, WriteReply};
 use super::types::{ClusterNode, Command, LogId, NodeId};
 use crate::Db;
 
+/// A hold on the state machine's database (see [`Node::lease`]); dereferences to it.
+pub struct ReadLease(std::sync::Arc<Db>);
+
+impl std::ops::Deref for ReadLease {
+    type Target = Db;
+
+    fn deref(&self) -> &Db {
+        &self.0
+    }
+}
+
 /// How fresh a read must be.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Consistency {
@@ -185,6 +196,7 @@ fn forwarded_outcome(
         Ok(WriteReply::NoQuorum(r)) => Err(Error::NoQuorum(r)),
         Ok(WriteReply::OutcomeUnknown(r)) => Err(Error::OutcomeUnknown(r)),
         Ok(WriteReply::Invalid(r)) => Err(Error::InvalidArgument(r)),
+        Ok(WriteReply::TooLarge(r)) => Err(Error::TooLarge(r)),
         Ok(WriteReply::Unavailable(r)) => Err(Error::Unavailable(r)),
         // Never delivered, or refused before anything was proposed: nothing happened.
         Err(e @ (CallError::NotSent(_) | CallError::Status(..))) => Err(Error::Rpc {
@@ -204,6 +216,7 @@ pub(crate) fn write_reply(result: Result<LogId>) -> WriteReply {
         Err(Error::NotLeader { leader }) => WriteReply::NotLeader(leader),
         Err(Error::NoQuorum(r)) => WriteReply::NoQuorum(r),
         Err(Error::InvalidArgument(r)) => WriteReply::Invalid(r),
+        Err(Error::TooLarge(r)) => WriteReply::TooLarge(r),
         Err(Error::Unavailable(r)) => WriteReply::Unavailable(r),
         Err(e) => WriteReply::OutcomeUnknown(e.to_string()),
     }
@@ -251,15 +264,30 @@ impl Node {
         timeout: Duration,
         f: impl FnOnce(&Db) -> crate::Result<T>,
     ) -> Result<T> {
+        let lease = self.lease(consistency, timeout)?;
+        Ok(f(&lease)?)
+    }
+
+    /// The state machine's database, once a read there is as fresh as `consistency` asks,
+    /// for reads that outlive a call (a range sent as it is read). A snapshot install waits
+    /// until every lease is dropped (and gives up, stopping the node, after a minute): hold
+    /// one only as long as a bounded reply takes. Reserved keys are in the database;
+    /// [`without_reserved`](super::without_reserved) leaves them out of a scan.
+    pub fn lease(&self, consistency: Consistency, timeout: Duration) -> Result<ReadLease> {
         let deadline = Instant::now() + timeout;
         self.core
             .block_on(self.core.read_barrier(consistency, deadline))??;
-        let db = self
-            .core
-            .sm
-            .data
-            .lease(deadline.saturating_duration_since(Instant::now()))?;
-        Ok(f(&db)?)
+        let left = deadline.saturating_duration_since(Instant::now());
+        Ok(ReadLease(self.core.sm.data.lease(left)?))
+    }
+
+    /// Whether an `Authorization` header value carries this group's token (always, when
+    /// the group has none): for a server's administrative routes.
+    pub fn admits(&self, authorization: Option<&str>) -> bool {
+        match &self.core.config.token {
+            Some(token) => rpc::token_matches(token, authorization),
+            None => true,
+        }
     }
 
     /// The value under `key`, at `consistency`.

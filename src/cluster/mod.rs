@@ -58,15 +58,16 @@ mod types;
 #[cfg(test)]
 mod tests;
 
-pub use api::Consistency;
+pub use api::{Consistency, ReadLease};
 pub use error::{Error, Result};
 pub use faults::{FAULTS_ENV, faults_enabled_by_env};
 pub use log_store::{LogStore, PurgeGate};
 pub use node::{Node, NodeConfig};
 pub use reserved::{RESERVED_PREFIX, is_reserved_key, without_reserved};
 pub use snapshot::SnapshotDir;
-pub use state_machine::{ApplyCounters, SnapshotBuilder, StateMachine};
+pub use state_machine::{APPLY_BUCKETS, ApplyCounters, SnapshotBuilder, StateMachine};
 pub use status::{FollowerStatus, Metrics, Role, Status};
+pub use transfer::{CHUNK_BYTES_RANGE, DEFAULT_CHUNK_BYTES};
 pub use types::{
     Applied, ClusterNode, Command, Entry, LogId, NodeId, Op, SnapshotMeta, StoredMembership,
     TypeConfig, Vote,

@@ -139,8 +139,11 @@ fn a_node_restarted_with_an_empty_directory_catches_up_by_snapshot() {
     let mut group = Group::start(3, false);
     let leader = group.leader();
     let lost = *group.nodes.keys().find(|&&id| id != leader).unwrap();
-    for i in 0..30 {
-        group.node(leader).write(put(i), OP_TIMEOUT).unwrap();
+    // Values that do not compress away: the snapshot is many times the 16 KiB chunk size.
+    for i in 0..30u64 {
+        let value: Vec<u8> = (0..8192u64).map(|j| (j * 31 + i * 7) as u8).collect();
+        let cmd = Command::put(key(i), value);
+        group.node(leader).write(cmd, OP_TIMEOUT).unwrap();
     }
     group.stop(lost);
     std::fs::remove_dir_all(group.dir_of(lost)).unwrap();
