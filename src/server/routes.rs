@@ -1,11 +1,13 @@
 //! The routes: the seed's five (their paths, methods and JSON shapes kept exactly, see
 //! ../shared/seed/README.md), `POST /keys/get` and `POST /keys/delete` for keys too long for
-//! a URL, and `/health`, `/stats`, `/metrics`.
+//! a URL, `/health`, `/stats`, `/metrics`, and a cluster node's `/cluster/...`. Each reads
+//! and writes through the server's backend (`backend.rs`): a local database or a cluster
+//! node.
 
-use serde_json::json;
 use tiny_http::{Method, Request};
 
 use super::State;
+use super::backend::Consistency;
 use super::http::{HttpError, Query, Reply, key_body, read_body};
 use super::json;
 use super::stream;
@@ -21,6 +23,7 @@ pub enum Route {
     Health,
     Stats,
     Metrics,
+    Cluster,
     Unknown,
 }
 
@@ -35,6 +38,7 @@ impl Route {
             "/health" => Route::Health,
             "/stats" => Route::Stats,
             "/metrics" => Route::Metrics,
+            p if p.starts_with("/cluster/") => Route::Cluster,
             _ => Route::Unknown,
         }
     }
@@ -49,6 +53,7 @@ impl Route {
             Route::Health => "/health",
             Route::Stats => "/stats",
             Route::Metrics => "/metrics",
+            Route::Cluster => "/cluster",
             Route::Unknown => "unknown",
         }
     }
@@ -87,8 +92,12 @@ fn dispatch(
     path: &str,
     query: &str,
 ) -> Result<Reply, HttpError> {
-    // Health checkers (load balancers, orchestrators) rarely carry credentials.
-    if let (Some(token), false) = (&state.token, route == Route::Health) {
+    // Health checkers (load balancers, orchestrators) rarely carry credentials; the
+    // cluster's admin routes check the cluster's token instead.
+    if let (Some(token), false) = (
+        &state.token,
+        matches!(route, Route::Health | Route::Cluster),
+    ) {
         token.check(request)?;
     }
     // HEAD is answered as GET; tiny_http leaves the body out.
@@ -98,26 +107,29 @@ fn dispatch(
     };
     match (route, method) {
         (Route::Unknown, _) => Err(HttpError::new(404, format!("no route for {path}"))),
-        (Route::Keys, Method::Get) => get(state, Query::parse(query)?.required("key")?),
+        (Route::Keys, Method::Get) => {
+            let query = Query::parse(query)?;
+            get(state, query.required("key")?, &query)
+        }
         (Route::Keys, Method::Put) => put(state, &read_body(request)?),
         (Route::Keys, Method::Delete) => delete(state, Query::parse(query)?.required("key")?),
         (Route::KeysGet, Method::Post) => {
-            get(state, key_body(&read_body(request)?)?.key.as_bytes())
+            let body = read_body(request)?;
+            get(
+                state,
+                key_body(&body)?.key.as_bytes(),
+                &Query::parse(query)?,
+            )
         }
         (Route::KeysDelete, Method::Post) => {
             delete(state, key_body(&read_body(request)?)?.key.as_bytes())
         }
         (Route::Range, Method::Get) => range(state, &Query::parse(query)?),
         (Route::Batch, Method::Post) => batch(state, read_body(request)?),
-        (Route::Health, Method::Get) => Ok(health(state)),
-        (Route::Stats, Method::Get) => {
-            let stats = serde_json::to_value(state.db.stats())
-                .map_err(|e| HttpError::new(500, format!("cannot encode stats: {e}")))?;
-            Ok(Reply::json(200, &stats))
-        }
-        (Route::Metrics, Method::Get) => {
-            Ok(Reply::metrics(state.metrics.render(&state.db.stats())))
-        }
+        (Route::Health, Method::Get) => Ok(state.backend.health()),
+        (Route::Stats, Method::Get) => state.backend.stats(),
+        (Route::Metrics, Method::Get) => Ok(state.backend.metrics(&state.metrics)),
+        (Route::Cluster, _) => state.backend.admin(request, path),
         (route, method) => Err(HttpError::method_not_allowed(method, path, route.allow())),
     }
 }
@@ -126,8 +138,9 @@ fn success() -> Reply {
     Reply::json(200, &json::success())
 }
 
-fn get(state: &State, key: &[u8]) -> Result<Reply, HttpError> {
-    let value = state.db.get(key).map_err(HttpError::engine)?;
+/// `query` may say how fresh the value must be (`consistency`).
+fn get(state: &State, key: &[u8], query: &Query) -> Result<Reply, HttpError> {
+    let value = state.backend.get(key, Consistency::from_query(query)?)?;
     match value {
         Some(value) if value.len() > stream::STREAM_VALUES_OVER => {
             Ok(stream::value_reply(key, value))
@@ -142,15 +155,12 @@ fn put(state: &State, body: &[u8]) -> Result<Reply, HttpError> {
     let value = body
         .value
         .ok_or_else(|| HttpError::bad_request("missing field \"value\""))?;
-    state
-        .db
-        .put(body.key.as_bytes(), value.as_bytes())
-        .map_err(HttpError::engine)?;
+    state.backend.put(body.key.as_bytes(), value.as_bytes())?;
     Ok(success())
 }
 
 fn delete(state: &State, key: &[u8]) -> Result<Reply, HttpError> {
-    state.db.delete(key).map_err(HttpError::engine)?;
+    state.backend.delete(key)?;
     Ok(success())
 }
 
@@ -160,11 +170,11 @@ fn range(state: &State, query: &Query) -> Result<Reply, HttpError> {
     let start = query.required("start_key")?;
     let end = query.required("end_key")?;
     let limit = query.positive("limit")?;
+    let consistency = Consistency::from_query(query)?;
     if start >= end {
         return Ok(Reply::json(200, &json::results(&[])));
     }
-    let iter = state.db.range(start, end).map_err(HttpError::engine)?;
-    stream::range_reply(iter, limit).map_err(HttpError::engine)
+    state.backend.range(start, end, limit, consistency)
 }
 
 fn batch(state: &State, body: Vec<u8>) -> Result<Reply, HttpError> {
@@ -177,22 +187,7 @@ fn batch(state: &State, body: Vec<u8>) -> Result<Reply, HttpError> {
             "\"keys\" is empty; a batch needs at least one entry",
         ));
     }
-    // One WAL record and one sync for the whole batch: all of it survives a crash or none.
-    let batch = json::json_batch(&keys, &values);
-    // Each dropped once the next is made: the body and its columns, then the columns and
-    // the batch are in memory together, never all three.
-    drop((keys, values));
-    state.db.write(&batch).map_err(HttpError::engine)?;
-    Ok(Reply::json(200, &json::batch_applied(batch.len())))
-}
-
-/// 200 while the engine takes writes and serves reads; 503 with the reason once a failure
-/// has stopped writes, or while reads of a table fail for a reason that is not the client's
-/// (the table unreadable or damaged).
-fn health(state: &State) -> Reply {
-    let stats = state.db.stats();
-    match stats.writes_stopped.or(stats.reads_failing) {
-        None => Reply::json(200, &json!({"health": "true"})),
-        Some(reason) => Reply::json(503, &json!({"health": "false", "error": reason})),
-    }
+    // All of it survives a crash or none.
+    let count = state.backend.batch(keys, values)?;
+    Ok(Reply::json(200, &json::batch_applied(count)))
 }

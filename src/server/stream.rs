@@ -132,9 +132,14 @@ fn miscount() -> io::Error {
     io::Error::other("streamed value length miscounted")
 }
 
+/// The entries of a range, in key order.
+pub trait Entries: Iterator<Item = crate::Result<(Vec<u8>, Vec<u8>)>> + Send + 'static {}
+
+impl<I: Iterator<Item = crate::Result<(Vec<u8>, Vec<u8>)>> + Send + 'static> Entries for I {}
+
 /// The reply to `GET /keys/range`: `{"results":[...]}` from `iter`, at most `limit` entries
 /// (with `"next_start_key"` when more were left).
-pub fn range_reply(iter: crate::DbIterator, limit: Option<usize>) -> crate::Result<Reply> {
+pub fn range_reply(iter: impl Entries, limit: Option<usize>) -> crate::Result<Reply> {
     let mut body = RangeBody {
         iter: Some(iter),
         left: limit,
@@ -149,9 +154,9 @@ pub fn range_reply(iter: crate::DbIterator, limit: Option<usize>) -> crate::Resu
     Ok(Reply::json_stream(body, None))
 }
 
-struct RangeBody {
+struct RangeBody<I> {
     /// `None` once the range has ended.
-    iter: Option<crate::DbIterator>,
+    iter: Option<I>,
     /// Entries the limit still allows.
     left: Option<usize>,
     first: bool,
@@ -160,7 +165,7 @@ struct RangeBody {
     pending: Pending,
 }
 
-impl RangeBody {
+impl<I: Entries> RangeBody<I> {
     /// Adds to the pending bytes until they hold about a piece; true once the body is whole.
     fn fill(&mut self) -> crate::Result<bool> {
         let out = &mut self.pending.out;
@@ -201,7 +206,7 @@ impl RangeBody {
     }
 }
 
-impl Read for RangeBody {
+impl<I: Entries> Read for RangeBody<I> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         if self.pending.is_empty() {
             self.fill().map_err(|e| {
