@@ -6,6 +6,7 @@
 mod admin;
 mod bench;
 mod cli;
+mod cluster;
 mod kv;
 mod output;
 mod serve;
@@ -51,6 +52,7 @@ enum Command {
     Shell(shell::ShellArgs),
     Bench(bench::BenchArgs),
     Serve(serve::ServeArgs),
+    Cluster(cluster::ClusterArgs),
     Check(admin::CheckArgs),
     Repair(admin::RepairArgs),
 }
@@ -68,6 +70,7 @@ fn main() -> ExitCode {
         Command::Shell(args) => shell::run(&globals, args),
         Command::Bench(args) => bench::bench(globals.typed_dir(), globals.typed_sync(), args),
         Command::Serve(args) => serve::run(args, &globals),
+        Command::Cluster(args) => cluster::run(args),
         Command::Check(args) => admin::check(&globals, args),
         Command::Repair(args) => admin::repair(&globals, args),
     };
