@@ -14,7 +14,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
-use openraft::error::{CheckIsLeaderError, ClientWriteError, RaftError};
+use openraft::error::{ClientWriteError, RaftError};
 use openraft::{ChangeMembers, ServerState};
 
 use super::error::{Error, Result};
@@ -96,16 +96,11 @@ impl Core {
     }
 
     /// The leader's side of a linearizable read: confirms leadership with a quorum and
-    /// returns the log id the read must wait for.
+    /// returns the log id the read must wait for (read_index.rs shares one confirmation
+    /// among the reads that arrive together).
     pub(crate) async fn read_index_as_leader(&self, deadline: Instant) -> ReadIndexReply {
-        let left = deadline.saturating_duration_since(Instant::now());
-        match tokio::time::timeout(left, self.raft.get_read_log_id()).await {
-            Ok(Ok((read, _applied))) => ReadIndexReply::Ok(read),
-            Ok(Err(RaftError::APIError(CheckIsLeaderError::ForwardToLeader(f)))) => {
-                ReadIndexReply::NotLeader(f.leader_id.zip(f.leader_node))
-            }
-            Ok(Err(_)) | Err(_) => ReadIndexReply::NoQuorum,
-        }
+        let limit = self.config.election_timeout_min;
+        self.reads.read_index(&self.raft, deadline, limit).await
     }
 
     /// Waits until a read here would be as fresh as `consistency` asks.

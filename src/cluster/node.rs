@@ -17,6 +17,7 @@ use super::error::{Error, Result};
 use super::faults::{Faults, faults_enabled_by_env};
 use super::log_store::{LogStore, PurgeGate};
 use super::network::{Network, RpcClient};
+use super::read_index::ReadIndex;
 use super::rpc_server::RpcServer;
 use super::state_machine::{Shared, StateMachine};
 use super::transfer::Receiver;
@@ -114,6 +115,8 @@ pub(crate) struct Core {
     pub faults: Arc<Faults>,
     /// The snapshot transfer this node is receiving, if any.
     pub receiver: Receiver,
+    /// The linearizable reads waiting for the leader's next read index.
+    pub reads: ReadIndex,
     pub config: NodeConfig,
     pub leader_changes: Arc<AtomicU64>,
 }
@@ -227,6 +230,7 @@ impl Node {
             client,
             faults,
             receiver: Receiver::default(),
+            reads: ReadIndex::default(),
             config: config.clone(),
             leader_changes,
         });

@@ -41,7 +41,7 @@ pub(crate) const MAX_BODY: usize = 64 << 20;
 pub(crate) type LeaderHint = Option<(NodeId, ClusterNode)>;
 
 /// The leader's answer to a follower asking where a linearizable read must wait until.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub(crate) enum ReadIndexReply {
     /// Apply at least up to this log id, then read.
     Ok(Option<LogId>),
