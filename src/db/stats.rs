@@ -2,7 +2,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::DbInner;
 use crate::options::NUM_LEVELS;
@@ -28,7 +28,7 @@ pub(crate) struct Counters {
 }
 
 /// One level of the tree.
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct LevelStats {
     pub level: usize,
     pub tables: usize,
@@ -40,7 +40,7 @@ pub struct LevelStats {
 }
 
 /// The block cache.
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct CacheStats {
     pub capacity_bytes: u64,
     pub usage_bytes: u64,
@@ -50,7 +50,7 @@ pub struct CacheStats {
 }
 
 /// A snapshot of the engine's figures ([`crate::Db::stats`]).
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Stats {
     pub read_only: bool,
     /// Why writes are refused, if an earlier failure stopped them.

@@ -4,7 +4,7 @@
 //! fresh a read is, where a write goes and what the admin routes do live behind them.
 
 use super::http::{HttpError, Query, Reply};
-use super::json::Column;
+use super::json::{Column, Encoding};
 use super::metrics::Metrics;
 use super::stream;
 
@@ -83,22 +83,34 @@ impl Backend {
         Ok(count)
     }
 
-    /// `{"results":[...]}` for `[start, end)`, streamed (see `stream.rs`).
+    /// `{"results":[...]}` for `[start, end)` (to the last key when `end` is `None`),
+    /// streamed (see `stream.rs`).
     #[cfg_attr(not(feature = "cluster"), allow(unused_variables))]
     pub fn range(
         &self,
         start: &[u8],
-        end: &[u8],
+        end: Option<&[u8]>,
         limit: Option<usize>,
+        encoding: Encoding,
         consistency: Consistency,
     ) -> Result<Reply, HttpError> {
         match self {
             Backend::Local(db) => {
-                let iter = db.range(start, end).map_err(HttpError::engine)?;
-                stream::range_reply(iter, limit).map_err(HttpError::engine)
+                let iter = range_of(db, start, end).map_err(HttpError::engine)?;
+                stream::range_reply(iter, limit, encoding).map_err(HttpError::engine)
             }
             #[cfg(feature = "cluster")]
-            Backend::Cluster(c) => c.range(start, end, limit, consistency),
+            Backend::Cluster(c) => c.range(start, end, limit, encoding, consistency),
+        }
+    }
+
+    /// A checkpoint (`Db::checkpoint`) of the data in `dest`. A cluster node checkpoints
+    /// its own replica once it holds every write acknowledged before the call.
+    pub fn checkpoint(&self, dest: &std::path::Path) -> Result<(), HttpError> {
+        match self {
+            Backend::Local(db) => db.checkpoint(dest).map_err(HttpError::engine),
+            #[cfg(feature = "cluster")]
+            Backend::Cluster(c) => c.checkpoint(dest),
         }
     }
 
@@ -166,5 +178,17 @@ pub(super) fn health_reply(problem: Option<String>) -> Reply {
             503,
             &serde_json::json!({"health": "false", "error": reason}),
         ),
+    }
+}
+
+/// The entries of `db` from `start`, before `end` if given.
+pub(super) fn range_of(
+    db: &crate::Db,
+    start: &[u8],
+    end: Option<&[u8]>,
+) -> crate::Result<crate::DbIterator> {
+    match end {
+        Some(end) => db.range(start, end),
+        None => db.range_from(start),
     }
 }

@@ -23,9 +23,9 @@ use std::time::Duration;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::backend::{Consistency, health_reply};
+use super::backend::{Consistency, health_reply, range_of};
 use super::http::{HttpError, Reply};
-use super::json::Column;
+use super::json::{Column, Encoding};
 use super::metrics::{Metrics, header, metric};
 use super::stream;
 use crate::cluster::{self, ClusterNode, Command, Node, NodeId, Op, ReadLease, Role};
@@ -131,20 +131,33 @@ impl Clustered {
     pub fn range(
         &self,
         start: &[u8],
-        end: &[u8],
+        end: Option<&[u8]>,
         limit: Option<usize>,
+        encoding: Encoding,
         consistency: Consistency,
     ) -> Result<Reply, HttpError> {
         let lease = self
             .node
             .lease(consistency.into(), self.timeout)
             .map_err(cluster_error)?;
-        let iter = lease.range(start, end).map_err(HttpError::engine)?;
+        let iter = range_of(&lease, start, end).map_err(HttpError::engine)?;
         let leased = Leased {
             iter,
             _lease: lease,
         };
-        stream::range_reply(leased, limit).map_err(HttpError::engine)
+        stream::range_reply(leased, limit, encoding).map_err(HttpError::engine)
+    }
+
+    /// `POST /admin/checkpoint` on a node: a checkpoint of this node's replica, taken once
+    /// it has applied every write acknowledged before the request (a linearizable read
+    /// barrier). The copy is an ordinary database; it holds the group's two reserved keys
+    /// (docs/FORMAT.md) beside the data.
+    pub fn checkpoint(&self, dest: &std::path::Path) -> Result<(), HttpError> {
+        let lease = self
+            .node
+            .lease(cluster::Consistency::Linearizable, self.timeout)
+            .map_err(cluster_error)?;
+        lease.checkpoint(dest).map_err(HttpError::engine)
     }
 
     fn engine_stats(&self) -> Result<crate::Stats, HttpError> {

@@ -6,6 +6,8 @@ use std::io::Read;
 
 use tiny_http::{Header, Method, Request, Response, ResponseBox};
 
+use super::json::{self, Encoding};
+
 /// The `Server` header of every reply, also of those tiny_http writes itself.
 pub const SERVER: &str = concat!("lsmdb/", env!("CARGO_PKG_VERSION"));
 
@@ -202,9 +204,14 @@ impl Query {
         }
     }
 
-    /// The first value of `name`, if it is there.
+    /// The first value of `name`, empty or not, if it is there.
     pub fn optional(&self, name: &str) -> Option<&[u8]> {
         self.first(name).map(|(_, v)| v.as_slice())
+    }
+
+    /// The `encoding` parameter: how the reply spells keys and values.
+    pub fn encoding(&self) -> Result<Encoding, HttpError> {
+        Encoding::named(self.optional("encoding")).map_err(HttpError::bad_request)
     }
 
     /// The first value of `name` as a positive number, if it is there.
@@ -273,25 +280,46 @@ pub fn read_body(request: &mut Request) -> Result<Vec<u8>, HttpError> {
 }
 
 /// The `{"key": ..., "value": ...}` body of `PUT /keys` (`value` checked by the caller) and
-/// the `{"key": ...}` of `POST /keys/get` and `/keys/delete`.
+/// the `{"key": ...}` of `POST /keys/get` and `/keys/delete`: the bytes they stand for,
+/// base64-decoded when the body says `"encoding":"base64"`.
 pub struct KeyBody<'a> {
-    pub key: Cow<'a, str>,
-    pub value: Option<Cow<'a, str>>,
+    pub key: Cow<'a, [u8]>,
+    pub value: Option<Cow<'a, [u8]>>,
 }
 
 pub fn key_body(body: &[u8]) -> Result<KeyBody<'_>, HttpError> {
-    let fields = super::json::decode_fields(body, "the request body must be a JSON object")
+    let fields = json::decode_fields(body, "the request body must be a JSON object")
+        .map_err(HttpError::bad_request)?;
+    let encoding = Encoding::named(fields.encoding.as_deref().map(str::as_bytes))
         .map_err(HttpError::bad_request)?;
     let key = fields
         .key
         .ok_or_else(|| HttpError::bad_request("missing field \"key\""))?;
+    let key = bytes_of(key, encoding, "\"key\"")?;
     if key.is_empty() {
         return Err(HttpError::bad_request("\"key\" must not be empty"));
     }
-    Ok(KeyBody {
-        key,
-        value: fields.value,
-    })
+    let value = fields
+        .value
+        .map(|v| bytes_of(v, encoding, "\"value\""))
+        .transpose()?;
+    Ok(KeyBody { key, value })
+}
+
+/// The bytes a body's string stands for in `encoding`, borrowed when they are its own.
+fn bytes_of<'a>(
+    text: Cow<'a, str>,
+    encoding: Encoding,
+    what: &str,
+) -> Result<Cow<'a, [u8]>, HttpError> {
+    match (encoding, text) {
+        (Encoding::Text, Cow::Borrowed(text)) => Ok(Cow::Borrowed(text.as_bytes())),
+        (Encoding::Text, Cow::Owned(text)) => Ok(Cow::Owned(text.into_bytes())),
+        (Encoding::Base64, text) => encoding
+            .decode(&text, what)
+            .map(|bytes| Cow::Owned(bytes.into_owned()))
+            .map_err(HttpError::bad_request),
+    }
 }
 
 #[cfg(test)]

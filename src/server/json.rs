@@ -1,17 +1,56 @@
 //! The seed's JSON shapes, as the HTTP server writes and reads them and `lsmdb`'s `--json`
 //! output and batch input share them: `{"key":..,"value":..}`, `{"results":[..]}`, the
 //! `{"success":..}` replies, and the batch body `{"keys":[..],"values":[..]}`. Bytes that
-//! are not UTF-8 travel as base64, with a `*_encoding` marker beside them.
+//! are not UTF-8 travel as base64, with a `*_encoding` marker beside them; with
+//! [`Encoding::Base64`] every key and value does, so a client need not tell them apart
+//! (`?encoding=base64` on reads, `"encoding":"base64"` in bodies).
 //!
 //! JSON input is decoded field by field (`decode.rs`), never into a `serde_json::Value` tree.
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
+use std::borrow::Cow;
+
 use serde::Serialize;
 use serde::ser::{SerializeMap, Serializer};
 
 mod decode;
 pub use decode::{BodyFields, Column, decode_fields};
+
+/// How keys and values are spelled in JSON.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Encoding {
+    /// As strings when they are UTF-8, else base64 with a marker (the seed's shapes).
+    #[default]
+    Text,
+    /// Every one as base64 (with a marker in replies).
+    Base64,
+}
+
+impl Encoding {
+    /// The encoding an `encoding` query parameter or body field names; none is `Text`.
+    pub fn named(name: Option<&[u8]>) -> Result<Encoding, String> {
+        match name {
+            None => Ok(Encoding::Text),
+            Some(b"base64") => Ok(Encoding::Base64),
+            Some(other) => Err(format!(
+                "unknown encoding \"{}\" (the one there is: \"base64\")",
+                String::from_utf8_lossy(other)
+            )),
+        }
+    }
+
+    /// The bytes a string of a request body stands for; `what` names it in an error.
+    pub fn decode<'a>(self, text: &'a str, what: &str) -> Result<Cow<'a, [u8]>, String> {
+        match self {
+            Encoding::Text => Ok(Cow::Borrowed(text.as_bytes())),
+            Encoding::Base64 => BASE64
+                .decode(text)
+                .map(Cow::Owned)
+                .map_err(|e| format!("{what} is not base64: {e}")),
+        }
+    }
+}
 
 /// The seed's `{"key":..,"value":..}` (`"value":null` for a missing key). Keys and values
 /// are strings when they are UTF-8, else base64 with a `<name>_encoding: "base64"` marker
@@ -20,35 +59,50 @@ pub use decode::{BodyFields, Column, decode_fields};
 pub struct KeyValue<'a> {
     pub key: &'a [u8],
     pub value: Option<&'a [u8]>,
+    pub encoding: Encoding,
 }
 
 pub fn key_value<'a>(key: &'a [u8], value: Option<&'a [u8]>) -> KeyValue<'a> {
-    KeyValue { key, value }
+    key_value_as(key, value, Encoding::Text)
+}
+
+/// [`key_value`] with every key and value spelled as `encoding` says.
+pub fn key_value_as<'a>(
+    key: &'a [u8],
+    value: Option<&'a [u8]>,
+    encoding: Encoding,
+) -> KeyValue<'a> {
+    KeyValue {
+        key,
+        value,
+        encoding,
+    }
 }
 
 impl Serialize for KeyValue<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let mut map = s.serialize_map(None)?;
-        put_bytes(&mut map, "key", "key_encoding", self.key)?;
+        put_bytes(&mut map, "key", self.key, self.encoding)?;
         match self.value {
-            Some(v) => put_bytes(&mut map, "value", "value_encoding", v)?,
+            Some(v) => put_bytes(&mut map, "value", v, self.encoding)?,
             None => map.serialize_entry("value", &())?,
         }
         map.end()
     }
 }
 
+/// `"name": ..`, and `"name_encoding":"base64"` after it when the bytes are base64.
 fn put_bytes<M: SerializeMap>(
     map: &mut M,
     name: &str,
-    encoding: &str,
     bytes: &[u8],
+    encoding: Encoding,
 ) -> Result<(), M::Error> {
-    match std::str::from_utf8(bytes) {
-        Ok(s) => map.serialize_entry(name, s),
-        Err(_) => {
+    match (std::str::from_utf8(bytes), encoding) {
+        (Ok(s), Encoding::Text) => map.serialize_entry(name, s),
+        _ => {
             map.serialize_entry(name, &BASE64.encode(bytes))?;
-            map.serialize_entry(encoding, "base64")
+            map.serialize_entry(&format!("{name}_encoding"), "base64")
         }
     }
 }
@@ -90,20 +144,26 @@ pub(super) fn results_open(out: &mut Vec<u8>) {
     out.extend_from_slice(br#"{"results":["#);
 }
 
-pub(super) fn results_entry(out: &mut Vec<u8>, first: bool, key: &[u8], value: &[u8]) {
+pub(super) fn results_entry(
+    out: &mut Vec<u8>,
+    first: bool,
+    key: &[u8],
+    value: &[u8],
+    encoding: Encoding,
+) {
     if !first {
         out.push(b',');
     }
     // Serializing our own types to memory cannot fail.
-    let _ = serde_json::to_writer(&mut *out, &key_value(key, Some(value)));
+    let _ = serde_json::to_writer(&mut *out, &key_value_as(key, Some(value), encoding));
 }
 
-pub(super) fn results_close(out: &mut Vec<u8>, next_start_key: Option<&[u8]>) {
+pub(super) fn results_close(out: &mut Vec<u8>, next_start_key: Option<&[u8]>, encoding: Encoding) {
     out.push(b']');
     if let Some(key) = next_start_key {
         let mut next = serde_json::Serializer::new(Vec::new());
         if let Ok(mut map) = next.serialize_map(None) {
-            let _ = put_bytes(&mut map, "next_start_key", "next_start_key_encoding", key);
+            let _ = put_bytes(&mut map, "next_start_key", key, encoding);
             let _ = map.end();
         }
         // `{"next_start_key":...}` without its braces, after a comma.
@@ -114,14 +174,20 @@ pub(super) fn results_close(out: &mut Vec<u8>, next_start_key: Option<&[u8]>) {
     out.push(b'}');
 }
 
-/// `key_value(key, Some(value))` written a piece at a time, for a value too large to escape
-/// in one go: `value_prefix(key)`, the value's characters as `value_piece`s (whole UTF-8
-/// characters, or for bytes that are not UTF-8, multiples of 3 bytes as base64), then
-/// `value_suffix`. `value_json_len` is how many bytes the pieces come to.
-pub(super) fn value_prefix(key: &[u8]) -> Vec<u8> {
-    // The object with an empty value, cut before the value's closing quote and brace.
-    let mut prefix = serde_json::to_vec(&key_value(key, Some(b""))).unwrap_or_default();
-    prefix.truncate(prefix.len().saturating_sub(2));
+/// `key_value_as(key, Some(value), encoding)` written a piece at a time, for a value too
+/// large to escape in one go: `value_prefix(key)`, the value's characters as `value_piece`s
+/// (whole UTF-8 characters, or for base64, multiples of 3 bytes), then `value_suffix`.
+/// `value_json_len` is how many bytes the pieces come to.
+pub(super) fn value_prefix(key: &[u8], encoding: Encoding) -> Vec<u8> {
+    // The object with the key alone, its closing brace replaced by the value's opening.
+    let mut prefix = serde_json::Serializer::new(Vec::new());
+    if let Ok(mut map) = prefix.serialize_map(None) {
+        let _ = put_bytes(&mut map, "key", key, encoding);
+        let _ = map.end();
+    }
+    let mut prefix = prefix.into_inner();
+    prefix.pop();
+    prefix.extend_from_slice(br#","value":""#);
     prefix
 }
 
@@ -169,11 +235,17 @@ fn items(n: usize) -> String {
     }
 }
 
-/// Parses the JSON batch body into its keys and values, naming the field at fault.
+/// Parses the JSON batch body into its keys and values, naming the field at fault. With
+/// `"encoding":"base64"` the strings are base64, and the columns hold the bytes they spell.
 pub fn parse_batch_json(body: &[u8]) -> Result<(Column, Column), String> {
     let fields = decode_fields(body, "the batch body must be a JSON object")?;
-    let keys = fields.keys.ok_or("missing field \"keys\"")?;
-    let values = fields.values.ok_or("missing field \"values\"")?;
+    let encoding = Encoding::named(fields.encoding.as_deref().map(str::as_bytes))?;
+    let mut keys = fields.keys.ok_or("missing field \"keys\"")?;
+    let mut values = fields.values.ok_or("missing field \"values\"")?;
+    if encoding == Encoding::Base64 {
+        keys = from_base64(&keys, "keys")?;
+        values = from_base64(&values, "values")?;
+    }
     if keys.len() != values.len() {
         return Err(format!(
             "\"keys\" and \"values\" must have the same length (\"keys\" has {}, \"values\" has {})",
@@ -185,6 +257,22 @@ pub fn parse_batch_json(body: &[u8]) -> Result<(Column, Column), String> {
         return Err(format!("keys[{i}] is empty; keys must not be empty"));
     }
     Ok((keys, values))
+}
+
+/// The bytes a column of base64 strings spells (nulls stay null).
+fn from_base64(column: &Column, name: &str) -> Result<Column, String> {
+    let mut decoded = Column::default();
+    for (i, entry) in column.iter().enumerate() {
+        let bytes = entry
+            .map(|e| {
+                BASE64
+                    .decode(e)
+                    .map_err(|err| format!("{name}[{i}] is not base64: {err}"))
+            })
+            .transpose()?;
+        decoded.push_bytes(bytes.as_deref())?;
+    }
+    Ok(decoded)
 }
 
 /// The batch a parsed JSON body describes: a put per string value, a delete per `null`.
@@ -231,15 +319,19 @@ mod tests {
         let mut mixed = "ключ ✓ \"q\" \\ 🦀\u{7f}".repeat(50).into_bytes();
         mixed.extend_from_slice(&ascii);
         let binary: Vec<u8> = (0..=255).cycle().take(1000).collect();
-        for (key, value) in [
-            (&b"k"[..], &mixed[..]),
-            (b"k", &ascii[..]),
-            (b"\xff key", &binary[..]),
-            (b"k", b""),
+        let (text, base64) = (Encoding::Text, Encoding::Base64);
+        for (key, value, encoding) in [
+            (&b"k"[..], &mixed[..], text),
+            (b"k", &ascii[..], text),
+            (b"\xff key", &binary[..], text),
+            (b"k", b"", text),
+            (b"k", &ascii[..], base64),
+            (b"\xff key", &mixed[..], base64),
+            (b"k", b"", base64),
         ] {
-            let whole = serde_json::to_vec(&key_value(key, Some(value))).unwrap();
-            let utf8 = std::str::from_utf8(value).is_ok();
-            let mut out = value_prefix(key);
+            let whole = serde_json::to_vec(&key_value_as(key, Some(value), encoding)).unwrap();
+            let utf8 = encoding == text && std::str::from_utf8(value).is_ok();
+            let mut out = value_prefix(key, encoding);
             let prefix = out.len();
             // Pieces of 3 bytes at a time, backed off to a character boundary.
             let mut done = 0;
@@ -270,29 +362,80 @@ mod tests {
         let mut out = Vec::new();
         results_open(&mut out);
         for (i, (k, v)) in pairs.iter().enumerate() {
-            results_entry(&mut out, i == 0, k, v);
+            results_entry(&mut out, i == 0, k, v, Encoding::Text);
         }
-        results_close(&mut out, None);
+        results_close(&mut out, None, Encoding::Text);
         assert_eq!(out, whole);
         let mut empty = Vec::new();
         results_open(&mut empty);
-        results_close(&mut empty, None);
+        results_close(&mut empty, None, Encoding::Text);
         assert_eq!(empty, serde_json::to_vec(&results(&[])).unwrap());
 
         let mut cut = Vec::new();
         results_open(&mut cut);
-        results_entry(&mut cut, true, b"a", b"1");
-        results_close(&mut cut, Some(b"b"));
+        results_entry(&mut cut, true, b"a", b"1", Encoding::Text);
+        results_close(&mut cut, Some(b"b"), Encoding::Text);
         assert_eq!(
             String::from_utf8(cut).unwrap(),
             r#"{"results":[{"key":"a","value":"1"}],"next_start_key":"b"}"#
         );
         let mut cut = Vec::new();
         results_open(&mut cut);
-        results_close(&mut cut, Some(b"\xff"));
+        results_close(&mut cut, Some(b"\xff"), Encoding::Text);
         assert_eq!(
             String::from_utf8(cut).unwrap(),
             r#"{"results":[],"next_start_key":"/w==","next_start_key_encoding":"base64"}"#
+        );
+        let mut all = Vec::new();
+        results_open(&mut all);
+        results_entry(&mut all, true, b"a", b"1", Encoding::Base64);
+        results_close(&mut all, Some(b"b"), Encoding::Base64);
+        assert_eq!(
+            String::from_utf8(all).unwrap(),
+            r#"{"results":[{"key":"YQ==","key_encoding":"base64","value":"MQ==","value_encoding":"base64"}],"next_start_key":"Yg==","next_start_key_encoding":"base64"}"#
+        );
+    }
+
+    #[test]
+    fn base64_bodies_spell_any_bytes() {
+        let (keys, values) = parse_batch_json(
+            br#"{"encoding":"base64","keys":["/wA=","YQ=="],"values":["AAEC",null]}"#,
+        )
+        .unwrap();
+        let keys: Vec<_> = keys.iter().map(|k| k.unwrap().to_vec()).collect();
+        let values: Vec<_> = values.iter().map(|v| v.map(<[u8]>::to_vec)).collect();
+        assert_eq!(keys, [b"\xff\x00".to_vec(), b"a".to_vec()]);
+        assert_eq!(values, [Some(b"\x00\x01\x02".to_vec()), None]);
+        for (body, message) in [
+            (
+                &br#"{"encoding":"base64","keys":["*"],"values":["AA=="]}"#[..],
+                "keys[0] is not base64",
+            ),
+            (
+                br#"{"encoding":"base64","keys":["YQ=="],"values":["!"]}"#,
+                "values[0] is not base64",
+            ),
+            (
+                br#"{"encoding":"base64","keys":[""],"values":["AA=="]}"#,
+                "keys[0] is empty",
+            ),
+            (
+                br#"{"encoding":"hex","keys":["61"],"values":["62"]}"#,
+                "unknown encoding \"hex\"",
+            ),
+        ] {
+            let err = parse_batch_json(body).unwrap_err();
+            assert!(err.contains(message), "{err}");
+        }
+        assert_eq!(
+            Encoding::Base64.decode("AP8=", "key").unwrap().as_ref(),
+            b"\x00\xff"
+        );
+        assert!(
+            Encoding::Base64
+                .decode("@", "key")
+                .unwrap_err()
+                .contains("key is not base64")
         );
     }
 

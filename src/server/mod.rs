@@ -321,7 +321,12 @@ impl std::fmt::Display for RequestLine {
     }
 }
 
-/// At most `n` bytes of `s`, cut at a character boundary.
+/// At most `n` bytes of `s`, cut at a character boundary. (By hand: `floor_char_boundary`
+/// needs Rust 1.91, above the crate's rust-version.)
 fn truncate(s: &str, n: usize) -> &str {
-    &s[..s.floor_char_boundary(n)]
+    let mut end = n.min(s.len());
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
 }

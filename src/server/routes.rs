@@ -1,9 +1,14 @@
 //! The routes: the seed's five (their paths, methods and JSON shapes kept exactly, see
 //! ../shared/seed/README.md), `POST /keys/get` and `POST /keys/delete` for keys too long for
-//! a URL, `/health`, `/stats`, `/metrics`, and a cluster node's `/cluster/...`. Each reads
-//! and writes through the server's backend (`backend.rs`): a local database or a cluster
-//! node.
+//! a URL, `/health`, `/stats`, `/metrics`, `POST /admin/checkpoint`, and a cluster node's
+//! `/cluster/...`. Each reads and writes through the server's backend (`backend.rs`): a
+//! local database or a cluster node.
+//!
+//! Beyond the seed, every byte string can travel: keys in a query string are
+//! percent-encoded bytes, `?encoding=base64` makes a reply spell every key and value in
+//! base64, and `"encoding":"base64"` in a body says its keys and values are base64.
 
+use serde_json::json;
 use tiny_http::{Method, Request};
 
 use super::State;
@@ -23,6 +28,7 @@ pub enum Route {
     Health,
     Stats,
     Metrics,
+    Checkpoint,
     Cluster,
     Unknown,
 }
@@ -38,6 +44,7 @@ impl Route {
             "/health" => Route::Health,
             "/stats" => Route::Stats,
             "/metrics" => Route::Metrics,
+            "/admin/checkpoint" => Route::Checkpoint,
             p if p.starts_with("/cluster/") => Route::Cluster,
             _ => Route::Unknown,
         }
@@ -53,6 +60,7 @@ impl Route {
             Route::Health => "/health",
             Route::Stats => "/stats",
             Route::Metrics => "/metrics",
+            Route::Checkpoint => "/admin/checkpoint",
             Route::Cluster => "/cluster",
             Route::Unknown => "unknown",
         }
@@ -62,7 +70,7 @@ impl Route {
     fn allow(self) -> &'static str {
         match self {
             Route::Keys => "GET, HEAD, PUT, DELETE",
-            Route::Batch | Route::KeysGet | Route::KeysDelete => "POST",
+            Route::Batch | Route::KeysGet | Route::KeysDelete | Route::Checkpoint => "POST",
             _ => "GET, HEAD",
         }
     }
@@ -94,10 +102,8 @@ fn dispatch(
 ) -> Result<Reply, HttpError> {
     // Health checkers (load balancers, orchestrators) rarely carry credentials; the
     // cluster's admin routes check the cluster's token instead.
-    if let (Some(token), false) = (
-        &state.token,
-        matches!(route, Route::Health | Route::Cluster),
-    ) {
+    let exempt = matches!(route, Route::Health | Route::Cluster);
+    if let (Some(token), false) = (&state.token, exempt) {
         token.check(request)?;
     }
     // HEAD is answered as GET; tiny_http leaves the body out.
@@ -114,21 +120,19 @@ fn dispatch(
         (Route::Keys, Method::Put) => put(state, &read_body(request)?),
         (Route::Keys, Method::Delete) => delete(state, Query::parse(query)?.required("key")?),
         (Route::KeysGet, Method::Post) => {
-            let body = read_body(request)?;
-            get(
-                state,
-                key_body(&body)?.key.as_bytes(),
-                &Query::parse(query)?,
-            )
+            let query = Query::parse(query)?;
+            get(state, &key_body(&read_body(request)?)?.key, &query)
         }
-        (Route::KeysDelete, Method::Post) => {
-            delete(state, key_body(&read_body(request)?)?.key.as_bytes())
-        }
+        (Route::KeysDelete, Method::Post) => delete(state, &key_body(&read_body(request)?)?.key),
         (Route::Range, Method::Get) => range(state, &Query::parse(query)?),
         (Route::Batch, Method::Post) => batch(state, read_body(request)?),
         (Route::Health, Method::Get) => Ok(state.backend.health()),
         (Route::Stats, Method::Get) => state.backend.stats(),
         (Route::Metrics, Method::Get) => Ok(state.backend.metrics(&state.metrics)),
+        (Route::Checkpoint, Method::Post) => {
+            let from_loopback = request.remote_addr().is_some_and(|a| a.ip().is_loopback());
+            checkpoint(state, &read_body(request)?, from_loopback)
+        }
         (Route::Cluster, _) => state.backend.admin(request, path),
         (route, method) => Err(HttpError::method_not_allowed(method, path, route.allow())),
     }
@@ -138,14 +142,19 @@ fn success() -> Reply {
     Reply::json(200, &json::success())
 }
 
-/// `query` may say how fresh the value must be (`consistency`).
+/// `query` may say how to spell the reply (`encoding`) and how fresh the value must be
+/// (`consistency`).
 fn get(state: &State, key: &[u8], query: &Query) -> Result<Reply, HttpError> {
+    let encoding = query.encoding()?;
     let value = state.backend.get(key, Consistency::from_query(query)?)?;
     match value {
         Some(value) if value.len() > stream::STREAM_VALUES_OVER => {
-            Ok(stream::value_reply(key, value))
+            Ok(stream::value_reply(key, value, encoding))
         }
-        value => Ok(Reply::json(200, &json::key_value(key, value.as_deref()))),
+        value => Ok(Reply::json(
+            200,
+            &json::key_value_as(key, value.as_deref(), encoding),
+        )),
     }
 }
 
@@ -155,7 +164,7 @@ fn put(state: &State, body: &[u8]) -> Result<Reply, HttpError> {
     let value = body
         .value
         .ok_or_else(|| HttpError::bad_request("missing field \"value\""))?;
-    state.backend.put(body.key.as_bytes(), value.as_bytes())?;
+    state.backend.put(&body.key, &value)?;
     Ok(success())
 }
 
@@ -164,17 +173,49 @@ fn delete(state: &State, key: &[u8]) -> Result<Reply, HttpError> {
     Ok(success())
 }
 
-/// `start_key` inclusive, `end_key` exclusive; with `limit`, at most that many entries and
-/// `"next_start_key"` to page on from. Streamed: memory for a piece of the reply, not all.
+/// The seed's form: `start_key` inclusive and `end_key` exclusive, both required. Or, with
+/// `prefix` (empty for every key), the keys that start with it, from `start_key` and before
+/// `end_key` when they are given (`next_start_key` pages on through a prefix). With
+/// `limit`, at most that many entries and `"next_start_key"` to page on from. Streamed:
+/// memory for a piece of the reply, not all.
 fn range(state: &State, query: &Query) -> Result<Reply, HttpError> {
-    let start = query.required("start_key")?;
-    let end = query.required("end_key")?;
     let limit = query.positive("limit")?;
+    let encoding = query.encoding()?;
     let consistency = Consistency::from_query(query)?;
-    if start >= end {
+    let (start, end) = match query.optional("prefix") {
+        None => {
+            let start = query.required("start_key")?;
+            (start.to_vec(), Some(query.required("end_key")?.to_vec()))
+        }
+        Some(prefix) => {
+            let start = query.optional("start_key").unwrap_or_default();
+            let end = prefix_end(prefix);
+            let end = match (end, query.optional("end_key").filter(|e| !e.is_empty())) {
+                (Some(a), Some(b)) => Some(a.min(b.to_vec())),
+                (a, b) => a.or(b.map(<[u8]>::to_vec)),
+            };
+            (start.max(prefix).to_vec(), end)
+        }
+    };
+    if end.as_ref().is_some_and(|end| start >= *end) {
         return Ok(Reply::json(200, &json::results(&[])));
     }
-    state.backend.range(start, end, limit, consistency)
+    state
+        .backend
+        .range(&start, end.as_deref(), limit, encoding, consistency)
+}
+
+/// The first key after every key that starts with `prefix`; none when no key is (an empty
+/// prefix, or one of 0xFF bytes only).
+fn prefix_end(prefix: &[u8]) -> Option<Vec<u8>> {
+    let mut end = prefix.to_vec();
+    while let Some(last) = end.pop() {
+        if last < 0xff {
+            end.push(last + 1);
+            return Some(end);
+        }
+    }
+    None
 }
 
 fn batch(state: &State, body: Vec<u8>) -> Result<Reply, HttpError> {
@@ -190,4 +231,42 @@ fn batch(state: &State, body: Vec<u8>) -> Result<Reply, HttpError> {
     // All of it survives a crash or none.
     let count = state.backend.batch(keys, values)?;
     Ok(Reply::json(200, &json::batch_applied(count)))
+}
+
+/// `POST /admin/checkpoint` with `{"dest": "/absolute/path"}`: a checkpoint of the database
+/// (`Db::checkpoint`) in `dest`, a new or empty directory on the server's machine, for
+/// `lsmdb checkpoint --connect`. Behind the token like every route; a server with no token
+/// takes it only from its own machine, since a checkpoint writes files where it is told.
+/// A cluster node checkpoints its own replica, holding every write acknowledged before the
+/// request (`Backend::checkpoint`).
+fn checkpoint(state: &State, body: &[u8], from_loopback: bool) -> Result<Reply, HttpError> {
+    if state.token.is_none() && !from_loopback {
+        return Err(HttpError::new(
+            403,
+            "a checkpoint from another machine needs a server started with a token",
+        ));
+    }
+    #[derive(serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Body {
+        dest: String,
+    }
+    let body: Body = serde_json::from_slice(body).map_err(|e| {
+        HttpError::bad_request(format!("expected {{\"dest\": \"/absolute/path\"}}: {e}"))
+    })?;
+    let dest = std::path::Path::new(&body.dest);
+    if !dest.is_absolute() {
+        return Err(HttpError::bad_request(
+            "\"dest\" must be an absolute path (relative to what, on the server?)",
+        ));
+    }
+    state.backend.checkpoint(dest)?;
+    // Opened as any reader would, which checks the copy and counts what it holds.
+    let options = crate::Options::default().create_if_missing(false);
+    let copy = crate::Db::open_read_only(dest, options).map_err(HttpError::engine)?;
+    let stats = copy.stats();
+    Ok(Reply::json(
+        200,
+        &json!({"success": true, "dest": body.dest, "tables": stats.tables, "bytes": stats.table_bytes}),
+    ))
 }

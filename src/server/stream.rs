@@ -12,7 +12,7 @@
 use std::io::{self, Read};
 
 use super::http::Reply;
-use super::json;
+use super::json::{self, Encoding};
 use super::log::error;
 
 /// About how much of a body is made at a time.
@@ -54,9 +54,9 @@ struct LargeEntry {
 
 impl LargeEntry {
     /// Writes the object's start to `out`.
-    fn start(out: &mut Vec<u8>, key: &[u8], value: Vec<u8>) -> LargeEntry {
-        out.extend_from_slice(&json::value_prefix(key));
-        let utf8 = std::str::from_utf8(&value).is_ok();
+    fn start(out: &mut Vec<u8>, key: &[u8], value: Vec<u8>, encoding: Encoding) -> LargeEntry {
+        out.extend_from_slice(&json::value_prefix(key, encoding));
+        let utf8 = encoding == Encoding::Text && std::str::from_utf8(&value).is_ok();
         LargeEntry {
             value,
             utf8,
@@ -87,9 +87,9 @@ impl LargeEntry {
 
 /// The reply to `GET /keys` for a value over `STREAM_VALUES_OVER`: the usual JSON, with its
 /// length announced, made as it is sent.
-pub fn value_reply(key: &[u8], value: Vec<u8>) -> Reply {
+pub fn value_reply(key: &[u8], value: Vec<u8>, encoding: Encoding) -> Reply {
     let mut pending = Pending::default();
-    let entry = LargeEntry::start(&mut pending.out, key, value);
+    let entry = LargeEntry::start(&mut pending.out, key, value, encoding);
     let length = pending.out.len()
         + json::value_json_len(&entry.value, entry.utf8)
         + json::value_suffix(entry.utf8).len();
@@ -139,10 +139,15 @@ impl<I: Iterator<Item = crate::Result<(Vec<u8>, Vec<u8>)>> + Send + 'static> Ent
 
 /// The reply to `GET /keys/range`: `{"results":[...]}` from `iter`, at most `limit` entries
 /// (with `"next_start_key"` when more were left).
-pub fn range_reply(iter: impl Entries, limit: Option<usize>) -> crate::Result<Reply> {
+pub fn range_reply(
+    iter: impl Entries,
+    limit: Option<usize>,
+    encoding: Encoding,
+) -> crate::Result<Reply> {
     let mut body = RangeBody {
         iter: Some(iter),
         left: limit,
+        encoding,
         first: true,
         large: None,
         pending: Pending::default(),
@@ -159,6 +164,7 @@ struct RangeBody<I> {
     iter: Option<I>,
     /// Entries the limit still allows.
     left: Option<usize>,
+    encoding: Encoding,
     first: bool,
     /// An entry whose value is being written a piece at a time.
     large: Option<LargeEntry>,
@@ -180,12 +186,12 @@ impl<I: Entries> RangeBody<I> {
                 return Ok(true);
             };
             let Some((key, value)) = iter.next().transpose()? else {
-                json::results_close(out, None);
+                json::results_close(out, None, self.encoding);
                 self.iter = None;
                 continue;
             };
             if self.left == Some(0) {
-                json::results_close(out, Some(&key));
+                json::results_close(out, Some(&key), self.encoding);
                 self.iter = None;
                 continue;
             }
@@ -193,12 +199,12 @@ impl<I: Entries> RangeBody<I> {
                 *left -= 1;
             }
             if value.len() <= STREAM_VALUES_OVER {
-                json::results_entry(out, self.first, &key, &value);
+                json::results_entry(out, self.first, &key, &value, self.encoding);
             } else {
                 if !self.first {
                     out.push(b',');
                 }
-                self.large = Some(LargeEntry::start(out, &key, value));
+                self.large = Some(LargeEntry::start(out, &key, value, self.encoding));
             }
             self.first = false;
         }

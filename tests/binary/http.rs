@@ -26,6 +26,7 @@ impl Server {
         let mut cmd = Command::new(super::lsmdb_path());
         cmd.env_remove("LSMDB_DIR")
             .env_remove("LSMDB_TOKEN")
+            .env_remove("LSMDB_URL")
             .env_remove("LOG_LEVEL");
         cmd.arg("--db").arg(dir);
         cmd.args(["serve", "--addr", "127.0.0.1:0"]).args(args);

@@ -15,6 +15,7 @@ pub fn lsmdb(dir: &Path) -> Command {
     let mut cmd = Command::new(assert_cmd::cargo::cargo_bin!("lsmdb"));
     cmd.env_remove("LSMDB_DIR")
         .env_remove("LSMDB_TOKEN")
+        .env_remove("LSMDB_URL")
         .env_remove("LOG_LEVEL");
     cmd.arg("--db").arg(dir);
     cmd

@@ -18,7 +18,7 @@ fn get_returns_the_latest_acknowledged_value_while_a_writer_holds_the_lock() {
         .args(["get", "greeting"])
         .assert()
         .success()
-        .stdout("hello\n");
+        .stdout("hello");
     db.put(b"greeting", b"hello again").unwrap();
     db.flush().unwrap();
     db.put(b"greeting", b"third").unwrap();
@@ -26,7 +26,7 @@ fn get_returns_the_latest_acknowledged_value_while_a_writer_holds_the_lock() {
         .args(["get", "greeting"])
         .assert()
         .success()
-        .stdout("third\n");
+        .stdout("third");
     db.delete(b"greeting").unwrap();
     lsmdb(dir.path()).args(["get", "greeting"]).assert().code(1);
 
@@ -102,7 +102,7 @@ fn reads_stay_correct_while_the_writer_flushes_and_compacts() {
             .args(["get", &format!("round-{seen}")])
             .assert()
             .success()
-            .stdout(format!("{seen}\n"));
+            .stdout(seen.to_string());
         lsmdb(dir.path())
             .args(["range", "round-", "round.", "--limit", "3"])
             .assert()

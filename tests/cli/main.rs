@@ -5,5 +5,9 @@ mod binary;
 
 mod bench;
 mod beside_writer;
+mod checkpoint;
 mod commands;
+mod dump_load;
+mod examples;
+mod generate;
 mod size_limits;

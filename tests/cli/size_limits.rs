@@ -27,7 +27,7 @@ fn the_cli_refuses_an_oversized_key_or_value_and_takes_one_at_the_limit() {
         .args(["get", &longest])
         .assert()
         .success()
-        .stdout("v\n");
+        .stdout("v");
 
     let big = dir.path().join("big");
     std::fs::write(&big, vec![b'x'; MAX_VALUE_SIZE + 1]).unwrap();

@@ -392,20 +392,19 @@ impl Cluster {
         })
     }
 
-    /// Everything in node `id`'s data directory, as the `lsmdb` binary reads it (a read-only
-    /// open beside the running node): `range` with no bounds, one `KEY<TAB>VALUE` a line,
-    /// the cluster's reserved keys included.
+    /// Everything in node `id`'s data directory, as `lsmdb dump` writes it (a read-only
+    /// open beside the running node), the cluster's reserved keys included.
     pub fn dump(&self, id: u64) -> Vec<u8> {
         let out = self
             .lsmdb()
             .arg("--db")
             .arg(self.node_dir(id).join("data"))
-            .arg("range")
+            .args(["dump", "--quiet"])
             .output()
             .unwrap();
         assert!(
             out.status.success(),
-            "reading node {id}'s data: {}",
+            "lsmdb dump of node {id}'s data: {}",
             String::from_utf8_lossy(&out.stderr)
         );
         out.stdout

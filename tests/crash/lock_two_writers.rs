@@ -44,7 +44,7 @@ fn a_second_writer_is_refused_naming_the_lock_and_a_kill_frees_it() {
         .args(["get", "k"])
         .assert()
         .success()
-        .stdout("before\n");
+        .stdout("before");
 
     holder.kill();
     binary::lsmdb(dir.path())
@@ -55,5 +55,5 @@ fn a_second_writer_is_refused_naming_the_lock_and_a_kill_frees_it() {
         .args(["get", "k"])
         .assert()
         .success()
-        .stdout("after\n");
+        .stdout("after");
 }

@@ -54,11 +54,11 @@ fn a_deleted_lock_lets_no_second_writer_in_and_loses_no_acknowledged_write() {
         .args(["get", "a"])
         .assert()
         .success()
-        .stdout("1\n");
+        .stdout("1");
 
     server.signal(libc::SIGTERM);
     assert!(server.wait(Duration::from_secs(30)).success());
-    for (key, value) in [("a", "1\n"), ("b", "2\n")] {
+    for (key, value) in [("a", "1"), ("b", "2")] {
         lsmdb(dir.path())
             .args(["get", key])
             .assert()
@@ -92,11 +92,7 @@ fn a_lock_that_is_a_symlink_or_a_fifo_is_refused_and_left_alone() {
         std::fs::read_to_string(&precious).unwrap(),
         "do not truncate\n"
     );
-    lsmdb(&db)
-        .args(["get", "k"])
-        .assert()
-        .success()
-        .stdout("v\n");
+    lsmdb(&db).args(["get", "k"]).assert().success().stdout("v");
 
     std::fs::remove_file(&lock).unwrap();
     let path = std::ffi::CString::new(lock.as_os_str().as_encoded_bytes()).unwrap();
@@ -271,7 +267,7 @@ fn an_open_with_a_table_missing_or_cut_short_fails_naming_each() {
         .args(["get", "r1-0001"])
         .assert()
         .success()
-        .stdout("value 1\n");
+        .stdout("value 1");
 }
 
 #[test]

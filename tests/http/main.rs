@@ -6,6 +6,8 @@ mod binary;
 
 mod abuse;
 mod api;
+mod bytes;
+mod checkpoint;
 mod concurrency;
 mod protocol;
 mod restart;

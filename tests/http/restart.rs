@@ -93,7 +93,7 @@ fn sigint_shuts_down_gracefully_too() {
         .args(["get", "a"])
         .assert()
         .success()
-        .stdout("1\n");
+        .stdout("1");
 }
 
 #[test]

@@ -3,5 +3,6 @@
 #[path = "../binary/mod.rs"]
 mod binary;
 
+mod connect;
 mod pty;
 mod script;

@@ -23,6 +23,8 @@ const PATIENCE: Duration = Duration::from_secs(20);
 struct Terminal {
     session: OsSession,
     screen: vt100::Parser,
+    /// What the shell prompts with: `lsmdb:db> `, or `host:port> ` when connected.
+    prompt: String,
 }
 
 impl Terminal {
@@ -39,7 +41,13 @@ impl Terminal {
             .env("LSMDB_HISTFILE", histfile)
             .env("TERM", "xterm")
             .env_remove("NO_COLOR")
-            .env_remove("LSMDB_DIR");
+            .env_remove("LSMDB_DIR")
+            .env_remove("LSMDB_URL")
+            .env_remove("LSMDB_TOKEN");
+        Terminal::spawn(cmd)
+    }
+
+    fn spawn(cmd: Command) -> Terminal {
         let mut session = expectrl::Session::spawn(cmd).expect("spawn lsmdb shell in a pty");
         session
             .get_process_mut()
@@ -48,6 +56,7 @@ impl Terminal {
         Terminal {
             session,
             screen: vt100::Parser::new(nonzero(ROWS), nonzero(COLS), 0),
+            prompt: "lsmdb:db> ".to_string(),
         }
     }
 
@@ -100,17 +109,19 @@ impl Terminal {
     }
 
     fn wait_for_prompt(&mut self) {
-        self.wait_for_line("lsmdb:db> ");
+        let prompt = self.prompt.clone();
+        self.wait_for_line(&prompt);
     }
 
     /// Types a line and waits for the shell to finish it and prompt again.
     fn run(&mut self, line: &str) {
         self.wait_for_prompt();
-        let prompts = self.text().matches("lsmdb:db>").count();
+        let prompt = self.prompt.clone();
+        let prompts = self.text().matches(prompt.trim_end()).count();
         self.send(line);
         self.send("\r");
         self.wait_until(&format!("{line:?} to finish"), |t| {
-            t.text().matches("lsmdb:db>").count() > prompts && t.before_cursor() == "lsmdb:db> "
+            t.text().matches(prompt.trim_end()).count() > prompts && t.before_cursor() == prompt
         });
     }
 
@@ -248,7 +259,7 @@ fn typing_recalling_completing_and_cancelling_at_a_terminal() {
         .args(["get", "greeting"])
         .assert()
         .success()
-        .stdout("hello world\n");
+        .stdout("hello world");
 }
 
 #[test]
@@ -299,7 +310,7 @@ fn batches_multi_line_values_and_the_timer_at_a_terminal() {
     term.run("get poem");
     let screen = term.text();
     let timing = timing_follows(&screen);
-    assert!(screen.contains("\"roses\\nviolets\"\n"), "{screen}");
+    assert!(screen.contains("$'roses\\nviolets'\n"), "{screen}");
     assert!(timing, "no timing after get:\n{screen}");
 
     term.wait_for_prompt();
@@ -307,9 +318,32 @@ fn batches_multi_line_values_and_the_timer_at_a_terminal() {
     assert_eq!(term.exit_status(), 0);
 }
 
+/// A batch discarded at a terminal (Ctrl-C) once printed the time since `batch` was typed,
+/// the person's typing included, as if a slow command had run: nothing ran, so no timing.
+#[test]
+fn a_discarded_batch_is_not_timed() {
+    let (dir, histfile) = setup();
+    let mut term = Terminal::start(dir.path(), &histfile);
+    term.wait_for_prompt();
+    term.send("batch\r");
+    term.wait_for_line("lsmdb:db(batch)> ");
+    // Longer than the threshold above which every command's time is shown.
+    std::thread::sleep(std::time::Duration::from_millis(700));
+    term.send("a 1\r");
+    term.wait_for_line("lsmdb:db(batch)> ");
+    term.send(CTRL_C);
+    term.wait_for("(batch discarded)");
+    term.wait_for_prompt();
+    let screen = term.text();
+    let after = screen.split("(batch discarded)\n").nth(1).unwrap_or("");
+    assert!(after.starts_with("lsmdb:db> "), "{screen}");
+    term.send(CTRL_D);
+    assert_eq!(term.exit_status(), 0);
+}
+
 /// Whether a `(N.NNN ms)` timing line follows the reply to `get poem`.
 fn timing_follows(screen: &str) -> bool {
-    let after = screen.split("\"roses\\nviolets\"\n").nth(1).unwrap_or("");
+    let after = screen.split("$'roses\\nviolets'\n").nth(1).unwrap_or("");
     let line = after.lines().next().unwrap_or("");
     line.starts_with('(')
         && line.ends_with(" ms)")
@@ -375,4 +409,67 @@ fn raw_replies_at_a_terminal_on_request_and_clear_empties_the_screen() {
     term.wait_until("an empty screen", |t| t.text().trim_end() == "lsmdb:db>");
     term.send(CTRL_D);
     assert_eq!(term.exit_status(), 0);
+}
+
+/// `--connect`: the prompt and the banner name the server; commands, replies and key
+/// completion go through its HTTP API, writes included while it holds the directory; the
+/// token, given in the environment, never reaches the history.
+#[test]
+fn connected_to_a_server_the_shell_names_it_and_writes_through_it() {
+    let (dir, histfile) = setup();
+    let data = dir.path().join("served");
+    let server = binary::http::Server::start(&data, &["--token", "s3cret-token"]);
+    let url = format!("http://{}", server.addr);
+    let mut cmd = Command::new(binary::lsmdb_path());
+    cmd.args(["shell", "--connect", &url])
+        .current_dir(dir.path())
+        .env("LSMDB_TOKEN", "s3cret-token")
+        .env("LSMDB_HISTFILE", &histfile)
+        .env("TERM", "xterm")
+        .env_remove("NO_COLOR")
+        .env_remove("LSMDB_DIR")
+        .env_remove("LSMDB_URL");
+    let mut term = Terminal::spawn(cmd);
+    term.prompt = format!("{}> ", server.addr);
+    let banner = term.wait_for("Type \"help\" for usage hints.");
+    assert!(
+        banner.starts_with(&format!(
+            "lsmdb {} shell on {}\n",
+            env!("CARGO_PKG_VERSION"),
+            server.addr
+        )),
+        "{banner}"
+    );
+    term.run("put greeting 'hello world'");
+    term.run("put $'bin\\xff\\x00' $'\\x00\\x01'");
+    term.run("get greeting");
+    assert!(term.text().contains("\"hello world\"\n"), "{}", term.text());
+
+    // Tab completes a key, read from the server by its prefix.
+    term.wait_for_prompt();
+    term.send("get gr\t");
+    term.wait_for_line(&format!("{}get greeting ", term.prompt));
+    term.send("\r");
+    term.wait_for_prompt();
+    assert_eq!(term.text().matches("\"hello world\"").count(), 2);
+    term.run("range '' ''");
+    let screen = term.text();
+    assert!(
+        screen.contains("$'bin\\xff\\x00'  $'\\x00\\x01'"),
+        "{screen}"
+    );
+    assert!(screen.contains("(2 entries)"), "{screen}");
+
+    term.wait_for_prompt();
+    term.send(CTRL_D);
+    assert_eq!(term.exit_status(), 0);
+    let history = std::fs::read_to_string(&histfile).unwrap();
+    assert!(history.contains("put greeting 'hello world'"), "{history}");
+    assert!(!history.contains("s3cret"), "{history}");
+    // Written through the server, which still holds the directory.
+    let auth = [("Authorization", "Bearer s3cret-token")];
+    let reply = server
+        .connect()
+        .request("GET", "/keys?key=greeting", &auth, None);
+    assert_eq!(reply.json()["value"], "hello world", "{}", reply.text());
 }

@@ -106,13 +106,17 @@ fn quoted_keys_and_values_reach_the_engine_unchanged() {
          value with spaces\n\
          don't\n\
          line one\nline two\n\
-         tabbed\ta\\tbA\n",
+         tabbed\t$'a\\tbA'\n",
     );
-    assert_eq!(get(dir.path(), "key with spaces"), "value with spaces\n");
-    assert_eq!(get(dir.path(), "ключ"), "значение ✓\n");
-    assert_eq!(get(dir.path(), "q\"uote"), "back\\slash\n");
-    assert_eq!(get(dir.path(), "tabbed"), "a\tbA\n");
-    assert_eq!(get(dir.path(), "empty"), "\n");
+    assert_eq!(get(dir.path(), "key with spaces"), "value with spaces");
+    assert_eq!(get(dir.path(), "ключ"), "значение ✓");
+    assert_eq!(get(dir.path(), "q\"uote"), "back\\slash");
+    assert_eq!(get(dir.path(), "tabbed"), "a\tbA");
+    lsmdb(dir.path())
+        .args(["get", "empty"])
+        .assert()
+        .success()
+        .stdout("");
 }
 
 #[test]
@@ -159,7 +163,7 @@ fn a_bad_line_fails_the_whole_inline_batch() {
         .stdout("\nOK (1 operations)\n")
         .stderr("(error) line 1: batch not applied: line 3: expected KEY VALUE, got 1 word\n");
     assert_eq!(get(dir.path(), "k1"), "");
-    assert_eq!(get(dir.path(), "k4"), "v 4\n");
+    assert_eq!(get(dir.path(), "k4"), "v 4");
 }
 
 #[test]
@@ -170,7 +174,7 @@ fn bail_stops_at_the_first_failure() {
             .code(2)
             .stdout("OK\n")
             .stderr("(error) line 2: wrong number of arguments for 'get' (usage: get KEY)\n");
-        assert_eq!(get(dir.path(), "a"), "1\n");
+        assert_eq!(get(dir.path(), "a"), "1");
         assert_eq!(get(dir.path(), "b"), "", "{flag} must stop before line 3");
     }
 }
@@ -199,7 +203,7 @@ fn text_mode_quotes_values_and_counts_entries() {
          \"1\"\n\
          (nil)\n\
          (integer) 1\n\
-         \"esc\"       \"tab\\there \\\"q\\\"\"\n\
+         \"esc\"       $'tab\\there \"q\"'\n\
          \"long-key\"  \"two words\"\n\
          (2 entries)\n\
          (0 entries)\n",
@@ -303,7 +307,7 @@ fn a_closed_pipe_ends_the_script_quietly() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(
         String::from_utf8_lossy(&out.stdout),
-        "OK (5000 operations)\nkey00000\tvalue 0\n"
+        "OK (5000 operations)\nkey00000\t\"value 0\"\n"
     );
     assert!(
         out.status.success() && stderr.is_empty(),
@@ -334,4 +338,86 @@ fn help_lists_every_command() {
             "{usage} missing:\n{stdout}"
         );
     }
+}
+
+/// After `put $'\xff\x00z' binkey` the shell showed the key as `"\xff\u{0}z"`, which its own
+/// parser reads as other bytes: typing back what it showed found nothing. Keys and values
+/// are now shown, in text and raw replies alike, spelled as the shell reads them back.
+#[test]
+fn keys_shown_by_the_shell_are_found_when_typed_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let setup = "put $'\\xff\\x00z' binkey\n\
+                 put 'two words' $'line\\nbreak'\n\
+                 put $'tab\\t\"q\" \\'s' '$HOME \\\\ `x` !'\n\
+                 put $'\\x1b[31mred' $'\\xc3'\n\
+                 put plain ''\n";
+    shell(dir.path(), &[], setup).success();
+
+    // Raw replies: KEY<TAB>VALUE, and `get KEY` typed from that finds VALUE.
+    let raw = shell(dir.path(), &[], "range '' ''\n").success();
+    let raw = String::from_utf8(raw.get_output().stdout.clone()).unwrap();
+    assert!(raw.contains("$'\\xff\\x00z'\tbinkey\n"), "{raw}");
+    let mut script = String::from(".mode json\n");
+    let mut shown_values = Vec::new();
+    for line in raw.lines() {
+        let (key, value) = line.split_once('\t').unwrap();
+        script.push_str(&format!("get {key}\n"));
+        shown_values.push(value.to_string());
+    }
+    let found = shell(dir.path(), &[], &script).success();
+    let found = String::from_utf8(found.get_output().stdout.clone()).unwrap();
+    assert_eq!(found.lines().count(), 5, "{found}");
+    assert!(
+        !found.contains("null"),
+        "a key shown was not found:\n{raw}\n{found}"
+    );
+
+    // Text replies: each row typed back after `put` names the same key and value, so the
+    // database still has five keys, each with its value.
+    let text = shell(dir.path(), &["--no-raw"], "range '' ''\n").success();
+    let text = String::from_utf8(text.get_output().stdout.clone()).unwrap();
+    assert!(text.contains("$'\\xff\\x00z'"), "{text}");
+    let rows: Vec<&str> = text.lines().filter(|l| !l.starts_with('(')).collect();
+    assert_eq!(rows.len(), 5, "{text}");
+    let again: String = rows.iter().map(|row| format!("put {row}\n")).collect();
+    shell(dir.path(), &[], &again).success().stderr("");
+    let after = shell(dir.path(), &[], "range '' ''\n").success();
+    assert_eq!(
+        String::from_utf8(after.get_output().stdout.clone()).unwrap(),
+        raw,
+        "typing back the rows shown changed the data"
+    );
+}
+
+/// Every byte value, in a key and in a value, typed in `$'..'`, shown by the shell, and
+/// typed back as shown: the same bytes each time (JSON mode reads them out in base64).
+#[test]
+fn all_256_byte_values_survive_the_shells_display_and_input() {
+    use base64::Engine;
+    use base64::engine::general_purpose::STANDARD as BASE64;
+    let dir = tempfile::tempdir().unwrap();
+    let value: Vec<u8> = (0..=255u8).collect();
+    let key: Vec<u8> = (0..=255u8).rev().collect();
+    let spell = |bytes: &[u8]| -> String {
+        let escaped: String = bytes.iter().map(|b| format!("\\x{b:02x}")).collect();
+        format!("$'{escaped}'")
+    };
+    let script = format!("put {} {}\nrange '' ''\n", spell(&key), spell(&value));
+    let shown = shell(dir.path(), &["--no-raw"], &script).success();
+    let shown = String::from_utf8(shown.get_output().stdout.clone()).unwrap();
+    let row = shown.lines().nth(1).unwrap();
+    assert!(
+        !row.chars().any(char::is_control),
+        "one printable line: {row:?}"
+    );
+    // The row, typed back after `put`, names the same key and value: one entry, unchanged.
+    let again = format!("put {row}\n.mode json\nrange '' ''\n");
+    let out = shell(dir.path(), &[], &again).success().stderr("");
+    let json = String::from_utf8(out.get_output().stdout.clone()).unwrap();
+    let reply: serde_json::Value = serde_json::from_str(json.lines().nth(1).unwrap()).unwrap();
+    let results = reply["results"].as_array().unwrap();
+    assert_eq!(results.len(), 1, "{json}");
+    let field = |name: &str| BASE64.decode(results[0][name].as_str().unwrap()).unwrap();
+    assert_eq!(field("key"), key);
+    assert_eq!(field("value"), value);
 }

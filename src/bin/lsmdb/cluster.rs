@@ -67,21 +67,25 @@ enum ClusterCommand {
     /// Add a running node as a learner: it receives the log but does not vote; returns once
     /// it has caught up
     AddLearner {
+        /// The new node: its id and its HTTP address.
         #[arg(value_name = "ID=HOST:PORT")]
         node: String,
     },
     /// Make learners voters
     Promote {
+        /// The learners to make voters.
         #[arg(value_name = "ID", required = true)]
         ids: Vec<u64>,
     },
     /// Take a node out of the group (a voter or a learner)
     Remove {
+        /// The node to take out.
         #[arg(value_name = "ID")]
         id: u64,
     },
     /// Build a snapshot of the node's data now (and with --purge drop the log it covers)
     Snapshot {
+        /// Also drop the log entries the snapshot covers.
         #[arg(long)]
         purge: bool,
     },

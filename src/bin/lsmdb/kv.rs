@@ -1,6 +1,7 @@
 //! The one-shot commands: put, get, delete, range, batch, stats, compact.
 
-use std::io::Read;
+use std::ffi::OsString;
+use std::io::{IsTerminal, Read};
 use std::path::PathBuf;
 
 use anyhow::{Context, bail};
@@ -9,22 +10,25 @@ use clap::Args;
 use lsmdb::server::json;
 
 use crate::cli::{EXIT_NOT_FOUND, Globals};
+use crate::hex::arg_bytes;
 use crate::output::Out;
-use crate::text;
+use crate::{hex, text, words};
 
 #[derive(Args, Debug)]
 #[command(
     about = "Store a value under a key",
-    after_help = "Examples:\n  lsmdb put user:1 Ada\n  lsmdb put photo - < photo.jpg\n  lsmdb put config --value-file settings.toml"
+    after_help = "Examples:\n  lsmdb put user:1 Ada\n  lsmdb put photo - < photo.jpg\n  lsmdb put config --value-file settings.toml\n  lsmdb put --hex 00FF 0x0102            # key 00 FF, value 01 02"
 )]
 pub struct PutArgs {
-    /// The key (any non-empty string).
-    pub key: String,
+    /// The key (any bytes but NUL, which no argument can hold; with --hex, any bytes).
+    pub key: OsString,
     /// The value; "-" or nothing reads it from stdin.
-    pub value: Option<String>,
-    /// Read the value from this file (binary-safe).
+    pub value: Option<OsString>,
+    /// Read the value from this file, byte for byte (with --hex too).
     #[arg(long, value_name = "PATH", conflicts_with = "value")]
     pub value_file: Option<PathBuf>,
+    #[arg(long, help = HEX_HELP)]
+    pub hex: bool,
     /// Print {"success":true} instead of OK.
     #[arg(long)]
     pub json: bool,
@@ -33,10 +37,13 @@ pub struct PutArgs {
 #[derive(Args, Debug)]
 #[command(
     about = "Print the value stored under a key (exit 1 if there is none)",
-    after_help = "Examples:\n  lsmdb get user:1\n  lsmdb get user:1 --json      # {\"key\":\"user:1\",\"value\":\"Ada\"}\n  lsmdb get photo > photo.jpg   # values are printed as they are"
+    after_help = "Examples:\n  lsmdb get user:1\n  lsmdb get user:1 --json       # {\"key\":\"user:1\",\"value\":\"Ada\"}\n  lsmdb get photo > photo.jpg   # the value's bytes exactly\n  lsmdb get --hex 00FF          # prints the value as 0x..."
 )]
 pub struct GetArgs {
-    pub key: String,
+    /// The key whose value to print.
+    pub key: OsString,
+    #[arg(long, help = HEX_HELP)]
+    pub hex: bool,
     /// Print the seed's {"key":..,"value":..} (value null when missing; still exit 1).
     #[arg(long)]
     pub json: bool,
@@ -45,10 +52,14 @@ pub struct GetArgs {
 #[derive(Args, Debug)]
 #[command(
     about = "Delete a key (prints 1 if it existed, 0 if not)",
-    after_help = "Example:\n  lsmdb delete user:1"
+    after_help = "Examples:\n  lsmdb delete user:1\n  lsmdb del --hex 00FF"
 )]
 pub struct DeleteArgs {
-    pub key: String,
+    /// The key to delete.
+    pub key: OsString,
+    #[arg(long, help = HEX_HELP)]
+    pub hex: bool,
+    /// Print {"success":true,"deleted":1} (0 if the key was not there) instead of the count.
     #[arg(long)]
     pub json: bool,
 }
@@ -56,16 +67,16 @@ pub struct DeleteArgs {
 #[derive(Args, Debug)]
 #[command(
     about = "List keys in [START, END) in order",
-    after_help = "Examples:\n  lsmdb range user:100 user:200\n  lsmdb range --prefix user: --limit 10\n  lsmdb scan                       # every key\n  lsmdb range a z --json           # {\"results\":[{\"key\":..,\"value\":..}]}"
+    after_help = "Examples:\n  lsmdb range user:100 user:200\n  lsmdb range --prefix user: --limit 10\n  lsmdb range user: 'user;'         # the same keys: \"user;\" is the first key after them\n  lsmdb scan                        # every key\n  lsmdb range a z --json            # {\"results\":[{\"key\":..,\"value\":..}]}\n  lsmdb range --hex 00 01           # keys from 00 to 01, printed as 0x...\n\n\
+                  Each key and value is printed on one line as a shell word: as it is, or\n\
+                  quoted (\"two words\", $'\\xff\\t'), so that it can be pasted back into\n\
+                  bash or lsmdb shell."
 )]
 pub struct RangeArgs {
-    /// First key (inclusive); the start of the keyspace if omitted.
-    pub start: Option<String>,
-    /// End key (exclusive); the end of the keyspace if omitted.
-    pub end: Option<String>,
-    /// Only keys starting with this prefix.
-    #[arg(long, conflicts_with_all = ["start", "end"])]
-    pub prefix: Option<String>,
+    #[command(flatten)]
+    pub span: KeySpan,
+    #[arg(long, help = HEX_HELP)]
+    pub hex: bool,
     /// Stop after this many keys.
     #[arg(long, value_name = "N")]
     pub limit: Option<usize>,
@@ -84,6 +95,7 @@ pub struct RangeArgs {
 pub struct BatchArgs {
     /// Input file; "-" or nothing reads stdin.
     pub file: Option<PathBuf>,
+    /// Print the seed's {"success":true,"count":N} instead of OK (N operations).
     #[arg(long)]
     pub json: bool,
 }
@@ -94,6 +106,7 @@ pub struct BatchArgs {
     after_help = "Example:\n  lsmdb stats --json"
 )]
 pub struct StatsArgs {
+    /// Print every figure as one JSON object (what GET /stats answers).
     #[arg(long)]
     pub json: bool,
 }
@@ -105,11 +118,48 @@ pub struct StatsArgs {
 )]
 pub struct CompactArgs {}
 
-fn check_key(key: &str) -> anyhow::Result<()> {
+/// Which keys a listing (`range`, `dump`) covers: `[START, END)`, or those starting with
+/// `--prefix`.
+#[derive(Args, Debug)]
+pub struct KeySpan {
+    /// First key (inclusive); the start of the keyspace if omitted.
+    pub start: Option<OsString>,
+    /// End key (exclusive); the end of the keyspace if omitted.
+    pub end: Option<OsString>,
+    /// Only keys starting with this prefix.
+    #[arg(long, conflicts_with_all = ["start", "end"])]
+    pub prefix: Option<OsString>,
+}
+
+impl KeySpan {
+    /// Whether it covers every key.
+    pub fn is_everything(&self) -> bool {
+        self.start.is_none() && self.prefix.is_none()
+    }
+
+    /// The entries it covers in `db`, in key order, its keys typed as hex digits if `hex`.
+    pub fn iter(&self, db: &lsmdb::Db, hex: bool) -> anyhow::Result<lsmdb::DbIterator> {
+        let bytes = |arg: &Option<OsString>| arg.as_ref().map(|a| arg_bytes(a, hex)).transpose();
+        let iter = match (bytes(&self.prefix)?, bytes(&self.start)?, bytes(&self.end)?) {
+            (Some(p), _, _) => db.prefix(p),
+            (None, Some(s), Some(e)) => db.range(s, e),
+            (None, Some(s), None) => db.range_from(s),
+            (None, None, _) => db.iter(),
+        };
+        iter.context("cannot read the database")
+    }
+}
+
+/// The help of every `--hex`.
+pub const HEX_HELP: &str = "Keys and values typed and printed as hex digits (0x6B6579 or 6b6579), as ldb's --hex; --json output stays as it is";
+
+/// The key an argument stands for, which must not be empty.
+fn key_arg(arg: &OsString, hex: bool) -> anyhow::Result<Vec<u8>> {
+    let key = arg_bytes(arg, hex)?;
     if key.is_empty() {
         bail!("the key must not be empty");
     }
-    Ok(())
+    Ok(key)
 }
 
 fn read_input(path: Option<&PathBuf>) -> anyhow::Result<Vec<u8>> {
@@ -128,14 +178,19 @@ fn read_input(path: Option<&PathBuf>) -> anyhow::Result<Vec<u8>> {
 }
 
 pub fn put(globals: &Globals, args: &PutArgs) -> anyhow::Result<u8> {
-    check_key(&args.key)?;
+    let key = key_arg(&args.key, args.hex)?;
     let value = match (&args.value, &args.value_file) {
-        (Some(v), None) if v != "-" => v.clone().into_bytes(),
+        (Some(v), None) if v != "-" => arg_bytes(v, args.hex)?,
         (_, Some(path)) => read_input(Some(path))?,
+        _ if args.hex => {
+            let text = String::from_utf8(read_input(None)?)
+                .map_err(|_| anyhow::anyhow!("--hex: the value on stdin is not hex"))?;
+            hex::decode(text.trim())?
+        }
         _ => read_input(None)?,
     };
     let db = globals.open_writer()?;
-    db.put(&args.key, &value).context("put failed")?;
+    db.put(&key, &value).context("put failed")?;
     db.close().context("closing the database failed")?;
     let mut out = Out::new();
     if args.json {
@@ -148,26 +203,32 @@ pub fn put(globals: &Globals, args: &PutArgs) -> anyhow::Result<u8> {
 }
 
 pub fn get(globals: &Globals, args: &GetArgs) -> anyhow::Result<u8> {
-    check_key(&args.key)?;
+    let key = key_arg(&args.key, args.hex)?;
     let db = globals.open_reader()?;
-    let value = db.get(&args.key).context("get failed")?;
+    let value = db.get(&key).context("get failed")?;
     let mut out = Out::new();
     if args.json {
-        out.json(&json::key_value(args.key.as_bytes(), value.as_deref()))?;
+        out.json(&json::key_value(&key, value.as_deref()))?;
+    } else if let (Some(v), true) = (&value, args.hex) {
+        out.line(&hex::encode(v))?;
     } else if let Some(v) = &value {
         out.bytes(v)?;
-        out.bytes(b"\n")?;
+        // `get photo > photo.jpg` must write the stored bytes and nothing else; at a
+        // terminal, as `cat` users expect, the prompt still starts on a line of its own.
+        if std::io::stdout().is_terminal() && !v.ends_with(b"\n") {
+            out.bytes(b"\n")?;
+        }
     }
     out.flush()?;
     Ok(if value.is_some() { 0 } else { EXIT_NOT_FOUND })
 }
 
 pub fn delete(globals: &Globals, args: &DeleteArgs) -> anyhow::Result<u8> {
-    check_key(&args.key)?;
+    let key = key_arg(&args.key, args.hex)?;
     let db = globals.open_writer()?;
     // This process holds the write lock, so nothing can change the key in between.
-    let existed = db.get(&args.key).context("get failed")?.is_some();
-    db.delete(&args.key).context("delete failed")?;
+    let existed = db.get(&key).context("get failed")?.is_some();
+    db.delete(&key).context("delete failed")?;
     db.close().context("closing the database failed")?;
     let mut out = Out::new();
     if args.json {
@@ -181,22 +242,23 @@ pub fn delete(globals: &Globals, args: &DeleteArgs) -> anyhow::Result<u8> {
 
 pub fn range(globals: &Globals, args: &RangeArgs) -> anyhow::Result<u8> {
     let db = globals.open_reader()?;
-    let iter = match (&args.prefix, &args.start, &args.end) {
-        (Some(p), _, _) => db.prefix(p),
-        (None, Some(s), Some(e)) => db.range(s, e),
-        (None, Some(s), None) => db.range_from(s),
-        (None, None, _) => db.iter(),
-    }
-    .context("range failed")?;
+    let iter = args.span.iter(&db, args.hex)?;
     let limit = args.limit.unwrap_or(usize::MAX);
     let mut out = Out::new();
     let mut pairs = Vec::new();
     for item in iter.take(limit) {
-        let (k, v) = item.context("range failed")?;
+        let (k, v) = item.context("cannot read the database")?;
         if args.json {
             pairs.push((k, v));
         } else {
-            out.line(&format!("{}\t{}", text::escape(&k), text::escape(&v)))?;
+            let show = |b: &[u8]| {
+                if args.hex {
+                    hex::encode(b)
+                } else {
+                    words::quote(b)
+                }
+            };
+            out.line(&format!("{}\t{}", show(&k), show(&v)))?;
         }
     }
     if args.json {
@@ -291,14 +353,53 @@ pub fn stats_table(s: &lsmdb::Stats) -> Vec<String> {
 pub fn compact(globals: &Globals, _args: &CompactArgs) -> anyhow::Result<u8> {
     let db = globals.open_writer()?;
     let before = db.stats();
+    // Flushed first, apart from the compaction, so that the report can say what the
+    // memtable held: a small database may have nothing but that.
+    db.flush().context("flushing the memtable failed")?;
+    let flushed = db.stats();
     db.compact().context("compaction failed")?;
     let after = db.stats();
     db.close().context("closing the database failed")?;
     let mut out = Out::new();
-    out.line(&format!(
-        "compacted {} tables ({} bytes) into {} tables ({} bytes)",
-        before.tables, before.table_bytes, after.tables, after.table_bytes
-    ))?;
+    for line in compact_report(&before, &flushed, &after) {
+        out.line(&line)?;
+    }
     out.flush()?;
     Ok(0)
+}
+
+/// What `compact` did, from the figures before it, after the flush, and at the end.
+fn compact_report(
+    before: &lsmdb::Stats,
+    flushed: &lsmdb::Stats,
+    after: &lsmdb::Stats,
+) -> Vec<String> {
+    let entries = |s: &lsmdb::Stats| s.levels.iter().map(|l| l.entries).sum::<u64>();
+    let flushed_entries = entries(flushed).saturating_sub(entries(before));
+    let mut lines = Vec::new();
+    if flushed.tables > before.tables {
+        lines.push(format!(
+            "flushed the memtable: {} into {} ({} bytes)",
+            plural(flushed_entries, "entry", "entries"),
+            plural((flushed.tables - before.tables) as u64, "table", "tables"),
+            flushed.table_bytes.saturating_sub(before.table_bytes),
+        ));
+    }
+    if flushed.tables == 0 {
+        lines.push("nothing to compact: the database holds no data".to_string());
+    } else {
+        lines.push(format!(
+            "compacted {} ({} bytes) into {} ({} bytes)",
+            plural(flushed.tables as u64, "table", "tables"),
+            flushed.table_bytes,
+            plural(after.tables as u64, "table", "tables"),
+            after.table_bytes
+        ));
+    }
+    lines
+}
+
+/// `1 table`, `2 tables`.
+pub fn plural(n: u64, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
 }

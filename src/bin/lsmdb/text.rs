@@ -1,30 +1,8 @@
-//! Bytes as the command line shows and takes them, beside the JSON shapes it shares with the
-//! HTTP server (`lsmdb::server::json`): one-line escaped text for `range` and the shell, and
-//! batch input, JSON or `KEY<TAB>VALUE` lines.
+//! Batch input as the command line takes it, beside the JSON shapes it shares with the HTTP
+//! server (`lsmdb::server::json`): the seed's JSON body, or `KEY<TAB>VALUE` lines. (Bytes
+//! shown as text are spelled by `crate::words`.)
 
 use lsmdb::server::json;
-
-/// Bytes as one line of text: printable UTF-8 as is; backslash, tab, newline, carriage
-/// return and other control characters escaped; invalid UTF-8 as `\xNN`.
-pub fn escape(bytes: &[u8]) -> String {
-    let mut out = String::with_capacity(bytes.len());
-    for chunk in bytes.utf8_chunks() {
-        for c in chunk.valid().chars() {
-            match c {
-                '\\' => out.push_str("\\\\"),
-                '\t' => out.push_str("\\t"),
-                '\n' => out.push_str("\\n"),
-                '\r' => out.push_str("\\r"),
-                c if c.is_control() => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
-                c => out.push(c),
-            }
-        }
-        for b in chunk.invalid() {
-            out.push_str(&format!("\\x{b:02x}"));
-        }
-    }
-    out
-}
 
 /// A batch parsed from user input: `(key, Some(value))` to put, `(key, None)` to delete.
 pub type Entries = Vec<(Vec<u8>, Option<Vec<u8>>)>;
@@ -95,12 +73,5 @@ mod tests {
             ]
         );
         assert!(parse_batch(b"no tab here").unwrap_err().contains("line 1"));
-    }
-
-    #[test]
-    fn escaping_keeps_one_entry_on_one_line() {
-        assert_eq!(escape(b"a\tb\nc\\d"), "a\\tb\\nc\\\\d");
-        assert_eq!(escape("ünï".as_bytes()), "ünï");
-        assert_eq!(escape(b"\xff\x00"), "\\xff\\u{0}");
     }
 }

@@ -39,8 +39,11 @@ impl Column {
     }
 
     fn push(&mut self, entry: Option<&str>) -> Result<(), String> {
-        self.bytes
-            .extend_from_slice(entry.unwrap_or_default().as_bytes());
+        self.push_bytes(entry.map(str::as_bytes))
+    }
+
+    pub(in crate::server) fn push_bytes(&mut self, entry: Option<&[u8]>) -> Result<(), String> {
+        self.bytes.extend_from_slice(entry.unwrap_or_default());
         let end = u32::try_from(self.bytes.len())
             .map_err(|_| "the strings of a request body must total under 4 GiB".to_string())?;
         self.ends.push(end);
@@ -57,6 +60,8 @@ pub struct BodyFields<'de> {
     pub value: Option<Cow<'de, str>>,
     pub keys: Option<Column>,
     pub values: Option<Column>,
+    /// How the body spells keys and values: absent for text, `"base64"`.
+    pub encoding: Option<Cow<'de, str>>,
 }
 
 /// Decodes a JSON object body; `not_object` is the error when it is something else. Errors
@@ -108,6 +113,9 @@ impl<'de> Visitor<'de> for ObjectSeed<'_> {
                 FieldName::Value => fields.value = Some(map.next_value_seed(string("\"value\""))?),
                 FieldName::Keys => fields.keys = Some(map.next_value_seed(ColumnSeed::KEYS)?),
                 FieldName::Values => fields.values = Some(map.next_value_seed(ColumnSeed::VALUES)?),
+                FieldName::Encoding => {
+                    fields.encoding = Some(map.next_value_seed(string("\"encoding\""))?)
+                }
                 FieldName::Other => {
                     map.next_value::<IgnoredAny>()?;
                 }
@@ -145,6 +153,7 @@ enum FieldName {
     Value,
     Keys,
     Values,
+    Encoding,
     Other,
 }
 
@@ -169,6 +178,7 @@ impl Visitor<'_> for FieldNameVisitor {
             "value" => FieldName::Value,
             "keys" => FieldName::Keys,
             "values" => FieldName::Values,
+            "encoding" => FieldName::Encoding,
             _ => FieldName::Other,
         })
     }

@@ -2,13 +2,14 @@
 //! started together and timed from the first start to the last finish (db_bench's
 //! elapsed time); and a progress bar on stderr.
 
-use std::io::IsTerminal;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use hdrhistogram::Histogram;
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle};
+use indicatif::ProgressBar;
 use lsmdb::Db;
+
+use crate::progress;
 
 /// Operations and their latencies, as one worker saw them.
 pub struct Recorder {
@@ -90,32 +91,16 @@ pub struct Ui {
 }
 
 impl Ui {
-    /// Progress bars only where someone watches: stderr a terminal, not TERM=dumb, not
-    /// asked to be quiet.
+    /// Progress bars only where someone watches (`crate::progress`).
     pub fn new(json: bool, quiet: bool) -> Ui {
-        let dumb = std::env::var_os("TERM").is_some_and(|t| t == "dumb");
         Ui {
             json,
-            progress: !quiet && !dumb && std::io::stderr().is_terminal(),
+            progress: progress::wanted(quiet),
         }
     }
 
     pub fn bar(&self, name: &str, len: u64) -> ProgressBar {
-        if !self.progress {
-            return ProgressBar::hidden();
-        }
-        let bar = ProgressBar::with_draw_target(Some(len), ProgressDrawTarget::stderr());
-        let style = ProgressStyle::with_template(
-            "{spinner} {msg:<16} [{elapsed_precise}] {wide_bar} {human_pos}/{human_len} {ops_per_sec} ETA {eta}",
-        )
-        .unwrap_or_else(|_| ProgressStyle::default_bar())
-        // indicatif's {per_sec} prints four decimals; whole operations read better.
-        .with_key("ops_per_sec", |state: &ProgressState, w: &mut dyn std::fmt::Write| {
-            let _ = write!(w, "{:.0} ops/s", state.per_sec());
-        });
-        bar.set_style(style);
-        bar.set_message(name.to_string());
-        bar
+        progress::bar(self.progress, name, Some(len), progress::Unit::Items("ops"))
     }
 }
 

@@ -341,7 +341,7 @@ mod tests {
     use super::*;
 
     fn parse_line(line: &str) -> Result<Option<Command>, Usage> {
-        parse(super::super::words::split(line).unwrap())
+        parse(crate::words::split(line).unwrap())
     }
 
     #[test]

@@ -1,5 +1,5 @@
-//! The rustyline helper: Tab completes command names and keys (read from the database by
-//! prefix), a grey hint shows the arguments still to type (`range a` hints `END [LIMIT]`),
+//! The rustyline helper: Tab completes command names and keys (read from the database or
+//! the server by prefix), a grey hint shows the arguments still to type (`range a` hints `END [LIMIT]`),
 //! known command names are shown bold, and Enter on an unclosed quote continues the line.
 //!
 //! Ctrl-C is bound to [`CancelLine`]: rustyline's own interrupt leaves the grey hint on the
@@ -17,15 +17,12 @@ use rustyline::validate::{ValidationContext, ValidationResult, Validator};
 use rustyline::{Cmd, ConditionalEventHandler, Context, Event, EventContext, RepeatCount};
 
 use super::commands;
+use super::target::Target;
 use super::types::Expect;
-use super::words::{self, Open};
-
-/// At most this many keys are offered: completion must answer at once, and a longer list
-/// does not help a person choose.
-const KEY_CANDIDATES: usize = 64;
+use crate::words::{self, Open};
 
 pub struct ShellHelper {
-    db: Arc<lsmdb::Db>,
+    target: Arc<Target>,
     color: bool,
     pub expect: Expect,
     /// Raised by Ctrl-C, lowered by the reader when it drops the line.
@@ -33,9 +30,9 @@ pub struct ShellHelper {
 }
 
 impl ShellHelper {
-    pub fn new(db: Arc<lsmdb::Db>, color: bool) -> ShellHelper {
+    pub fn new(target: Arc<Target>, color: bool) -> ShellHelper {
         ShellHelper {
-            db,
+            target,
             color,
             expect: Expect::Command,
             cancelled: Arc::new(AtomicBool::new(false)),
@@ -44,13 +41,11 @@ impl ShellHelper {
 
     /// Keys starting with `prefix`, spelled so that the shell reads them back unchanged.
     fn keys(&self, prefix: &[u8]) -> Vec<Pair> {
-        let Ok(iter) = self.db.prefix(prefix) else {
-            return Vec::new();
-        };
-        iter.take(KEY_CANDIDATES)
-            .map_while(Result::ok)
-            .map(|(key, _)| Pair {
-                display: crate::text::escape(&key),
+        self.target
+            .keys(prefix)
+            .into_iter()
+            .map(|key| Pair {
+                display: words::quote(&key),
                 replacement: format!("{} ", words::quote(&key)),
             })
             .collect()

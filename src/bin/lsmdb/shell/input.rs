@@ -16,8 +16,9 @@ use rustyline::history::DefaultHistory;
 use rustyline::{Editor, EventHandler, KeyEvent};
 
 use super::complete::{CancelLine, ShellHelper};
+use super::target::Target;
 use super::types::Expect;
-use super::words::{self, Open};
+use crate::words::{self, Open};
 
 pub enum Line {
     Text(String),
@@ -55,7 +56,7 @@ pub struct Tty {
 }
 
 impl Tty {
-    pub fn new(db: Arc<lsmdb::Db>, color: bool) -> anyhow::Result<Tty> {
+    pub fn new(target: Arc<Target>, color: bool) -> anyhow::Result<Tty> {
         let config = Config::builder()
             .max_history_size(1000)?
             .history_ignore_dups(true)?
@@ -65,7 +66,7 @@ impl Tty {
             .build();
         let mut editor =
             Editor::with_config(config).context("cannot set up the terminal for editing")?;
-        let helper = ShellHelper::new(db, color);
+        let helper = ShellHelper::new(target, color);
         let cancel = CancelLine(Arc::clone(&helper.cancelled));
         editor.bind_sequence(
             KeyEvent::ctrl('c'),

@@ -8,8 +8,8 @@ mod complete;
 mod input;
 mod render;
 mod session;
+mod target;
 mod types;
-mod words;
 
 use std::io::{self, IsTerminal};
 use std::sync::Arc;
@@ -19,6 +19,8 @@ use anyhow::{Context, anyhow};
 use clap::Args;
 
 use crate::cli::{EXIT_ERROR, Globals};
+use crate::client::ServerArgs;
+use crate::words;
 use input::{Input, Line, Script, Tty};
 use render::Printer;
 use session::{Flow, Session};
@@ -34,8 +36,9 @@ const SLOW: Duration = Duration::from_millis(500);
                   in ~/.lsmdb_history (LSMDB_HISTFILE overrides; empty turns it off). Type \"help\".\n\
                   With stdin from a file or pipe, each line is a command; the exit status is 2 if\n\
                   any command failed. If another process holds the write lock, the shell opens\n\
-                  the database read-only.\n\n\
-                  Examples:\n  lsmdb shell\n  printf 'put a 1\\nget a\\n' | lsmdb shell\n  lsmdb shell --bail < setup.txt"
+                  the database read-only; --connect talks to the server instead, and can write.\n\n\
+                  Examples:\n  lsmdb shell\n  printf 'put a 1\\nget a\\n' | lsmdb shell\n  lsmdb shell --bail < setup.txt\n  \
+                  lsmdb shell --connect http://127.0.0.1:8080   # token from LSMDB_TOKEN"
 )]
 pub struct ShellArgs {
     /// Stop at the first failed command (exit status 2), as sqlite3's .bail does.
@@ -47,6 +50,8 @@ pub struct ShellArgs {
     /// Print quoted, aligned replies even when stdout is not a terminal.
     #[arg(long)]
     pub no_raw: bool,
+    #[command(flatten)]
+    pub server: ServerArgs,
 }
 
 #[derive(Default)]
@@ -58,8 +63,7 @@ struct Outcome {
 pub fn run(globals: &Globals, args: &ShellArgs) -> anyhow::Result<u8> {
     let interactive = io::stdin().is_terminal();
     let to_terminal = io::stdout().is_terminal();
-    let db = lsmdb::Db::open_or_read_only(&globals.dir, globals.options())
-        .with_context(|| format!("cannot open database {}", globals.dir.display()))?;
+    let target = target::open(&args.server, globals)?;
     let color = interactive && to_terminal && color_wanted();
     let mode = match (args.raw, args.no_raw) {
         (true, _) => Mode::Raw,
@@ -68,7 +72,11 @@ pub fn run(globals: &Globals, args: &ShellArgs) -> anyhow::Result<u8> {
         _ => Mode::Raw,
     };
     let dir = globals.dir.display().to_string();
-    let mut session = Session::new(Arc::new(db), Printer::new(mode, color), interactive, &dir);
+    let place = match &args.server.connect {
+        Some(_) => target.name(&dir),
+        None => dir.clone(),
+    };
+    let mut session = Session::new(target, Printer::new(mode, color), interactive, &dir);
 
     let outcome = if interactive {
         // While a command runs the terminal is not in raw mode, so Ctrl-C is a signal; it
@@ -78,10 +86,10 @@ pub fn run(globals: &Globals, args: &ShellArgs) -> anyhow::Result<u8> {
             Arc::clone(&session.interrupted),
         )
         .context("cannot handle Ctrl-C")?;
-        let mut tty = Tty::new(Arc::clone(&session.db), color)?;
-        banner(&mut session, &dir)?;
+        let mut tty = Tty::new(Arc::clone(&session.target), color)?;
+        banner(&mut session, &place)?;
         repl(&mut session, &mut tty, args.bail)
-        // `tty` (and the database handle its completer holds) is dropped here, before close.
+        // `tty` (and the handle its completer holds) is dropped here, before close.
     } else {
         repl(&mut session, &mut Script::new(), args.bail)
     };
@@ -97,8 +105,8 @@ fn color_wanted() -> bool {
         && std::env::var_os("TERM").is_none_or(|t| t != "dumb")
 }
 
-fn banner(session: &mut Session, dir: &str) -> io::Result<()> {
-    let version = format!("lsmdb {} shell on {dir}", env!("CARGO_PKG_VERSION"));
+fn banner(session: &mut Session, place: &str) -> io::Result<()> {
+    let version = format!("lsmdb {} shell on {place}", env!("CARGO_PKG_VERSION"));
     session.printer.line(&version)?;
     if let Some(reason) = session.read_only_reason() {
         // A read-only handle does not follow the writer: say so, or a user waits in vain

@@ -1,6 +1,7 @@
 //! How replies look. `text` is for a person at a terminal, after redis-cli: values quoted
-//! with escapes, `(nil)`, `(integer) 1`, ranges as aligned rows with a count. `raw` is for
-//! scripts and matches the one-shot CLI: values as they are, ranges as `KEY<TAB>VALUE` lines.
+//! (spelled as the shell reads them back, `crate::words::quoted`), `(nil)`, `(integer) 1`,
+//! ranges as aligned rows with a count. `raw` is for scripts and matches the one-shot CLI:
+//! values as they are, ranges as `KEY<TAB>VALUE` lines with each spelled as a word.
 //! `json` prints the HTTP API's shapes, as the CLI's `--json` does.
 //!
 //! Replies go to stdout; errors, notes and timings to stderr, so that a script's output holds
@@ -13,8 +14,9 @@ use std::time::Duration;
 use lsmdb::server::json;
 
 use super::types::{Failure, Mode};
+use crate::kv;
 use crate::output::Out;
-use crate::{kv, text};
+use crate::words::{quote, quoted};
 
 /// Rows aligned together; a longer range is printed in blocks of this many, so that memory
 /// stays bounded however many keys it spans.
@@ -89,7 +91,7 @@ impl Printer {
     /// Returns how many entries were printed.
     pub fn entries(
         &mut self,
-        entries: impl Iterator<Item = lsmdb::Result<(Vec<u8>, Vec<u8>)>>,
+        entries: impl Iterator<Item = anyhow::Result<(Vec<u8>, Vec<u8>)>>,
         stop: &AtomicBool,
     ) -> Result<usize, Failure> {
         let mut count = 0;
@@ -101,7 +103,7 @@ impl Printer {
             if stop.load(Ordering::Relaxed) {
                 break;
             }
-            let (key, value) = entry.map_err(|e| Failure::Command(e.into()))?;
+            let (key, value) = entry.map_err(Failure::Command)?;
             match self.mode {
                 Mode::Json => {
                     if count > 0 {
@@ -110,9 +112,7 @@ impl Printer {
                     let item = json::key_value(&key, Some(&value));
                     self.out.json_part(&item)?;
                 }
-                Mode::Raw => {
-                    self.line(&format!("{}\t{}", text::escape(&key), text::escape(&value)))?
-                }
+                Mode::Raw => self.line(&format!("{}\t{}", quote(&key), quote(&value)))?,
                 Mode::Text => {
                     block.push((quoted(&key), quoted(&value)));
                     if block.len() == ALIGN_BLOCK {
@@ -197,22 +197,5 @@ impl Printer {
 
     pub fn flush(&mut self) -> io::Result<()> {
         self.out.flush()
-    }
-}
-
-/// A value in double quotes, escaped to stay on one line.
-fn quoted(bytes: &[u8]) -> String {
-    format!("\"{}\"", text::escape(bytes).replace('"', "\\\""))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn quoting_escapes_quotes_and_control_characters() {
-        assert_eq!(quoted(b"Ada"), "\"Ada\"");
-        assert_eq!(quoted(b"say \"hi\"\n"), r#""say \"hi\"\n""#);
-        assert_eq!(quoted(b"\xff"), r#""\xff""#);
     }
 }

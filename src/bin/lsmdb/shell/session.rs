@@ -1,5 +1,5 @@
-//! One open database and the settings a session changes (`.mode`, `.timer`), and what each
-//! command does to them.
+//! One target (an open database, or a server) and the settings a session changes (`.mode`,
+//! `.timer`), and what each command does to them.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -10,9 +10,9 @@ use anyhow::{Context, anyhow};
 use super::commands::{self, Command};
 use super::input::{Input, Line};
 use super::render::Printer;
+use super::target::Target;
 use super::types::{Expect, Failure};
-use super::words;
-use crate::text;
+use crate::{text, words};
 
 /// What the loop does after a command.
 #[derive(Debug, PartialEq, Eq)]
@@ -22,7 +22,7 @@ pub enum Flow {
 }
 
 pub struct Session {
-    pub db: Arc<lsmdb::Db>,
+    pub target: Arc<Target>,
     pub printer: Printer,
     pub timer: bool,
     pub interactive: bool,
@@ -35,24 +35,28 @@ pub struct Session {
 }
 
 impl Session {
-    pub fn new(db: Arc<lsmdb::Db>, printer: Printer, interactive: bool, dir: &str) -> Session {
-        let read_only = if db.is_read_only() { "(read-only)" } else { "" };
+    pub fn new(target: Target, printer: Printer, interactive: bool, dir: &str) -> Session {
+        let read_only = match target.read_only_reason() {
+            Some(_) => "(read-only)",
+            None => "",
+        };
+        let prompt = format!("{}{read_only}", target.name(dir));
         Session {
-            db,
+            target: Arc::new(target),
             printer,
             timer: false,
             interactive,
             interrupted: Arc::new(AtomicBool::new(false)),
             started: Instant::now(),
-            prompt: format!("lsmdb:{dir}{read_only}"),
+            prompt,
         }
     }
 
     /// Closes the database, reporting what `Drop` could not. Every other handle (the
     /// completer's) must be gone by now.
     pub fn close(self) -> anyhow::Result<()> {
-        match Arc::try_unwrap(self.db) {
-            Ok(db) => db.close().context("closing the database failed"),
+        match Arc::try_unwrap(self.target) {
+            Ok(target) => target.close(),
             Err(_) => Err(anyhow!(
                 "the database is still in use and was not closed cleanly"
             )),
@@ -68,40 +72,26 @@ impl Session {
 
     /// Why writes are refused, when they are.
     pub fn read_only_reason(&self) -> Option<String> {
-        if !self.db.is_read_only() {
-            return None;
-        }
-        Some(
-            self.db
-                .read_only_reason()
-                .unwrap_or_else(|| "another process holds the write lock".to_string()),
-        )
+        self.target.read_only_reason()
     }
 
     pub fn execute(&mut self, command: Command, input: &mut dyn Input) -> Result<Flow, Failure> {
         self.interrupted.store(false, Ordering::Relaxed);
         match command {
             Command::Get(key) => {
-                let value = self.db.get(&key).context("cannot get")?;
+                let value = self.target.get(&key)?;
                 self.printer.value(&key, value.as_deref())?;
             }
             Command::Put(key, value) => {
-                self.db.put(&key, &value).context("cannot put")?;
+                self.target.put(&key, &value)?;
                 self.printer.ok()?;
             }
             Command::Delete(key) => {
-                // Read first to report whether the key existed, as the CLI does; this
-                // process holds the write lock, so nothing changes it in between.
-                let existed = self.db.get(&key).context("cannot delete")?.is_some();
-                self.db.delete(&key).context("cannot delete")?;
+                let existed = self.target.delete(&key)?;
                 self.printer.deleted(existed)?;
             }
             Command::Range { start, end, limit } => {
-                let iter = match &end {
-                    Some(end) => self.db.range(&start, end),
-                    None => self.db.range_from(&start),
-                }
-                .context("cannot read the range")?;
+                let iter = self.target.range(&start, end.as_deref())?;
                 let limit = limit.unwrap_or(usize::MAX);
                 self.printer.entries(iter.take(limit), &self.interrupted)?;
             }
@@ -113,7 +103,7 @@ impl Session {
                 self.apply(&entries)?;
             }
             Command::BatchLines => return self.batch_lines(input),
-            Command::Stats => self.printer.stats(&self.db.stats())?,
+            Command::Stats => self.printer.stats(&self.target.stats()?)?,
             Command::Help(topic) => {
                 let lines = commands::help(topic.as_deref())?;
                 self.printer.lines(&lines)?;
@@ -127,9 +117,7 @@ impl Session {
     }
 
     fn apply(&mut self, entries: &text::Entries) -> Result<(), Failure> {
-        self.db
-            .write(&text::to_batch(entries))
-            .context("cannot apply the batch")?;
+        self.target.write(entries)?;
         self.printer.batch(entries.len())?;
         Ok(())
     }
@@ -154,11 +142,14 @@ impl Session {
                 Line::Text(line) => line,
                 Line::Eof if !self.interactive => break,
                 // At a terminal, as sqlite does with an open transaction: leaving discards.
+                // Nothing ran, so the clock restarts: the time spent typing is not a timing.
                 Line::Eof => {
+                    self.started = Instant::now();
                     self.printer.note("(batch discarded)")?;
                     return Ok(Flow::Exit);
                 }
                 Line::Interrupted => {
+                    self.started = Instant::now();
                     self.printer.note("(batch discarded)")?;
                     return Ok(Flow::Continue);
                 }

@@ -1,8 +1,8 @@
 //! The types the shell's parts hand one another: how replies look ([`Mode`]), what the next
 //! line is expected to be ([`Expect`]), and why a command did not complete ([`Failure`]).
 //! They live here, apart from the code that makes and reads them, so that the shell's
-//! modules depend on one another in one direction only: `words` and `types` at the bottom,
-//! then `commands`, `complete`, `input`, `render`, `session`, and `mod` on top.
+//! modules depend on one another in one direction only: `types` at the bottom (with
+//! `crate::words`, the lexer and quoting the shell shares with `lsmdb range`), then `commands`, `complete`, `input`, `render`, `session`, and `mod` on top.
 
 use std::io;
 use std::str::FromStr;

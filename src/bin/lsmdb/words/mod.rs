@@ -6,6 +6,14 @@
 //!
 //! The lexer keeps each word's start offset and says whether the line ended inside a quote,
 //! which completion (to replace the word being typed) and line continuation need.
+//!
+//! [`quote`] and [`quoted`] spell bytes the other way, as words this lexer reads back: the
+//! shell's input, its replies, its completions and `lsmdb range`'s output share the one
+//! spelling.
+
+mod quote;
+
+pub use quote::{quote, quoted};
 
 /// One word of a command line.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -231,50 +239,6 @@ pub fn logical_lines(text: &str) -> Vec<String> {
     lines
 }
 
-/// Spells `bytes` so that [`split`] gives them back as one word: as they are when nothing in
-/// them is special, in single quotes when they are printable text, else in `$'...'`.
-pub fn quote(bytes: &[u8]) -> String {
-    let text = match std::str::from_utf8(bytes) {
-        Ok(t) if !t.chars().any(char::is_control) => t,
-        _ => return dollar_quote(bytes),
-    };
-    let special = |c: char| is_blank(c) || matches!(c, '\'' | '"' | '\\' | '$');
-    if !text.is_empty() && !text.chars().any(special) {
-        return text.to_string();
-    }
-    format!("'{}'", text.replace('\'', r"'\''"))
-}
-
-fn dollar_quote(bytes: &[u8]) -> String {
-    let mut out = String::from("$'");
-    for chunk in bytes.utf8_chunks() {
-        for c in chunk.valid().chars() {
-            match c {
-                '\\' => out.push_str(r"\\"),
-                '\'' => out.push_str(r"\'"),
-                '\n' => out.push_str(r"\n"),
-                '\t' => out.push_str(r"\t"),
-                '\r' => out.push_str(r"\r"),
-                c if c.is_control() && (c as u32) < 0x80 => {
-                    out.push_str(&format!("\\x{:02x}", c as u32))
-                }
-                c if c.is_control() => {
-                    let mut utf8 = [0u8; 4];
-                    for b in c.encode_utf8(&mut utf8).bytes() {
-                        out.push_str(&format!("\\x{b:02x}"));
-                    }
-                }
-                c => out.push(c),
-            }
-        }
-        for b in chunk.invalid() {
-            out.push_str(&format!("\\x{b:02x}"));
-        }
-    }
-    out.push('\'');
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -338,26 +302,5 @@ mod tests {
         assert_eq!(lexed.words[1].bytes, b"user 1");
         assert!(lexed.ends_in_word);
         assert!(!lex("get ").ends_in_word);
-    }
-
-    #[test]
-    fn quoting_round_trips_through_split() {
-        let cases: [&[u8]; 9] = [
-            b"plain",
-            b"",
-            b"two words",
-            b"it's",
-            b"a\"b\\c$d",
-            b"tab\there\nnewline",
-            b"\xff\x00bin",
-            "ключ ✓".as_bytes(),
-            b"\x1b[0m",
-        ];
-        for bytes in cases {
-            let spelled = quote(bytes);
-            assert_eq!(split(&spelled).unwrap(), vec![bytes.to_vec()], "{spelled}");
-        }
-        assert_eq!(quote(b"user:1"), "user:1");
-        assert_eq!(quote(b"a b"), "'a b'");
     }
 }
