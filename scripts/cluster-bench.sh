@@ -29,6 +29,8 @@ TOKEN=bench-cluster-token
 command -v wrk >/dev/null || { echo "error: wrk not found (apt-get install wrk)" >&2; exit 2; }
 command -v curl >/dev/null || { echo "error: curl not found" >&2; exit 2; }
 cd "$(dirname "$0")/.."
+# shellcheck source=scripts/wrk-lib.sh
+source scripts/wrk-lib.sh
 if [ -z "${LSMDB_BIN:-}" ]; then
     cargo build --release --quiet --bin lsmdb
 fi
@@ -120,36 +122,8 @@ for addr in "$one" "$lead"; do
     curl -sf -X PUT "http://$addr/keys" -d "{\"key\":\"bench\",\"value\":\"$VALUE\"}" >/dev/null
 done
 
-cat >"$work/put.lua" <<EOF
-local n = 0
-request = function()
-    n = n + 1
-    local body = string.format('{"key":"load:%d:%d","value":"$VALUE"}', math.random(1e9), n)
-    return wrk.format("PUT", "/keys", {["Content-Type"] = "application/json"}, body)
-end
-EOF
+put_script "$work/put.lua"
 
-median() {
-    sort -n | awk '{ line[NR] = $0 } END { print line[int(NR / 2) + 1] }'
-}
-
-# Runs wrk; prints "requests/s p99" and fails on any error it reports.
-load() {
-    local conns=$1 url=$2 script=${3:-}
-    local threads=$((conns < 2 ? 1 : 2))
-    local out
-    out=$(timeout $((DURATION + 30)) wrk --latency -t "$threads" -c "$conns" -d "${DURATION}s" \
-        ${script:+-s "$script"} "$url")
-    if grep -Eq 'Socket errors|Non-2xx' <<<"$out"; then
-        echo "error: wrk reported errors for $url with $conns connections:" >&2
-        echo "$out" >&2
-        exit 1
-    fi
-    local rps p99
-    rps=$(awk '/^Requests\/sec:/ {printf "%d", $2}' <<<"$out")
-    p99=$(awk '$1 == "99%" {print $2}' <<<"$out")
-    echo "$rps $p99"
-}
 
 echo "wrk, median of $ROUNDS runs of ${DURATION}s, $THREADS server worker threads, $(nproc) cores, loopback; group: heartbeat ${HEARTBEAT_MS} ms, election timeout ${ELECTION_MS} ms, requests to the leader" >&2
 printf '| route | connections | one node req/s | one node p99 | 3-node group req/s | group p99 | group/one |\n'

@@ -41,6 +41,7 @@ fn killing_the_leader_elects_another_and_the_restarted_node_catches_up() {
         (leader != old).then_some(leader)
     });
     let took = killed.elapsed();
+    eprintln!("node {old} killed; node {new} leads after {took:?} (limit {limit:?})");
     assert!(others.contains(&new));
     assert!(
         took <= limit,
