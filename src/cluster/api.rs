@@ -322,6 +322,7 @@ impl Node {
     /// On the leader: adds a learner (it receives the log but does not vote) and waits until
     /// it has caught up, or `timeout`.
     pub fn add_learner(&self, id: NodeId, node: ClusterNode, timeout: Duration) -> Result<()> {
+        self.leads()?;
         let raft = &self.core.raft;
         let fut = async { tokio::time::timeout(timeout, raft.add_learner(id, node, true)).await };
         proposal_outcome(self.core.block_on(fut)?, "adding the learner", timeout).map(|_| ())
@@ -346,10 +347,25 @@ impl Node {
     }
 
     fn change(&self, change: ChangeMembers<NodeId, ClusterNode>, timeout: Duration) -> Result<()> {
+        self.leads()?;
         let raft = &self.core.raft;
         let fut =
             async { tokio::time::timeout(timeout, raft.change_membership(change, false)).await };
         proposal_outcome(self.core.block_on(fut)?, "the membership change", timeout).map(|_| ())
+    }
+
+    /// `NotLeader` with the leader's name unless this node leads. openraft checks a
+    /// membership change against the node's own view of the membership before it checks
+    /// that the node leads, so a follower whose view differs (a node just removed, or asked
+    /// to promote a learner it has not heard of) would refuse a change as invalid instead of
+    /// naming the leader.
+    fn leads(&self) -> Result<()> {
+        if self.core.raft.metrics().borrow().state == ServerState::Leader {
+            return Ok(());
+        }
+        Err(Error::NotLeader {
+            leader: self.core.leader_hint(),
+        })
     }
 
     /// Builds a snapshot now and waits until it covers what was applied when called.
