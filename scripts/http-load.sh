@@ -25,6 +25,8 @@ VALUE=$(printf '0123456789%.0s' {1..10}) # 100 bytes, the baseline's value
 
 command -v wrk >/dev/null || { echo "error: wrk not found (apt-get install wrk)" >&2; exit 2; }
 cd "$(dirname "$0")/.."
+# shellcheck source=scripts/wrk-lib.sh
+source scripts/wrk-lib.sh
 if [ -z "${LSMDB_BIN:-}" ] || [ -z "${BASELINE_BIN:-}" ]; then
     cargo build --release --quiet --bin lsmdb --example http_baseline
 fi
@@ -62,38 +64,7 @@ address() {
     exit 2
 }
 
-# The median by requests/s of "requests/s p99" lines on stdin (the upper one of an even count).
-median() {
-    sort -n | awk '{ line[NR] = $0 } END { print line[int(NR / 2) + 1] }'
-}
-
-# Runs wrk; prints "requests/s p99" and fails on any error it reports.
-load() {
-    local conns=$1 url=$2 script=${3:-}
-    local threads=$((conns < 2 ? 1 : 2))
-    local out
-    out=$(timeout $((DURATION + 30)) wrk --latency -t "$threads" -c "$conns" -d "${DURATION}s" \
-        ${script:+-s "$script"} "$url")
-    if grep -Eq 'Socket errors|Non-2xx' <<<"$out"; then
-        echo "error: wrk reported errors for $url with $conns connections:" >&2
-        echo "$out" >&2
-        exit 1
-    fi
-    local rps p99
-    rps=$(awk '/^Requests\/sec:/ {printf "%d", $2}' <<<"$out")
-    p99=$(awk '$1 == "99%" {print $2}' <<<"$out")
-    echo "$rps $p99"
-}
-
-cat >"$work/put.lua" <<EOF
--- Distinct keys, so every PUT is a real write of a 100-byte value.
-local n = 0
-request = function()
-    n = n + 1
-    local body = string.format('{"key":"load:%d:%d","value":"$VALUE"}', math.random(1e9), n)
-    return wrk.format("PUT", "/keys", {["Content-Type"] = "application/json"}, body)
-end
-EOF
+put_script "$work/put.lua"
 
 # Default settings, INFO log included (one line per request, to a file here).
 start "$work/lsmdb.log" "$LSMDB_BIN" --db "$work/db" serve --addr 127.0.0.1:0 \

@@ -14,7 +14,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
-use openraft::error::{CheckIsLeaderError, ClientWriteError, RaftError};
+use openraft::error::{ClientWriteError, RaftError};
 use openraft::{ChangeMembers, ServerState};
 
 use super::error::{Error, Result};
@@ -24,6 +24,17 @@ use super::reserved::without_reserved;
 use super::rpc::{self, LeaderHint, ReadIndexReply, WriteReply};
 use super::types::{ClusterNode, Command, LogId, NodeId};
 use crate::Db;
+
+/// A hold on the state machine's database (see [`Node::lease`]); dereferences to it.
+pub struct ReadLease(std::sync::Arc<Db>);
+
+impl std::ops::Deref for ReadLease {
+    type Target = Db;
+
+    fn deref(&self) -> &Db {
+        &self.0
+    }
+}
 
 /// How fresh a read must be.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -85,16 +96,11 @@ impl Core {
     }
 
     /// The leader's side of a linearizable read: confirms leadership with a quorum and
-    /// returns the log id the read must wait for.
+    /// returns the log id the read must wait for (read_index.rs shares one confirmation
+    /// among the reads that arrive together).
     pub(crate) async fn read_index_as_leader(&self, deadline: Instant) -> ReadIndexReply {
-        let left = deadline.saturating_duration_since(Instant::now());
-        match tokio::time::timeout(left, self.raft.get_read_log_id()).await {
-            Ok(Ok((read, _applied))) => ReadIndexReply::Ok(read),
-            Ok(Err(RaftError::APIError(CheckIsLeaderError::ForwardToLeader(f)))) => {
-                ReadIndexReply::NotLeader(f.leader_id.zip(f.leader_node))
-            }
-            Ok(Err(_)) | Err(_) => ReadIndexReply::NoQuorum,
-        }
+        let limit = self.config.election_timeout_min;
+        self.reads.read_index(&self.raft, deadline, limit).await
     }
 
     /// Waits until a read here would be as fresh as `consistency` asks.
@@ -185,6 +191,7 @@ fn forwarded_outcome(
         Ok(WriteReply::NoQuorum(r)) => Err(Error::NoQuorum(r)),
         Ok(WriteReply::OutcomeUnknown(r)) => Err(Error::OutcomeUnknown(r)),
         Ok(WriteReply::Invalid(r)) => Err(Error::InvalidArgument(r)),
+        Ok(WriteReply::TooLarge(r)) => Err(Error::TooLarge(r)),
         Ok(WriteReply::Unavailable(r)) => Err(Error::Unavailable(r)),
         // Never delivered, or refused before anything was proposed: nothing happened.
         Err(e @ (CallError::NotSent(_) | CallError::Status(..))) => Err(Error::Rpc {
@@ -204,6 +211,7 @@ pub(crate) fn write_reply(result: Result<LogId>) -> WriteReply {
         Err(Error::NotLeader { leader }) => WriteReply::NotLeader(leader),
         Err(Error::NoQuorum(r)) => WriteReply::NoQuorum(r),
         Err(Error::InvalidArgument(r)) => WriteReply::Invalid(r),
+        Err(Error::TooLarge(r)) => WriteReply::TooLarge(r),
         Err(Error::Unavailable(r)) => WriteReply::Unavailable(r),
         Err(e) => WriteReply::OutcomeUnknown(e.to_string()),
     }
@@ -251,15 +259,30 @@ impl Node {
         timeout: Duration,
         f: impl FnOnce(&Db) -> crate::Result<T>,
     ) -> Result<T> {
+        let lease = self.lease(consistency, timeout)?;
+        Ok(f(&lease)?)
+    }
+
+    /// The state machine's database, once a read there is as fresh as `consistency` asks,
+    /// for reads that outlive a call (a range sent as it is read). A snapshot install waits
+    /// until every lease is dropped (and gives up, stopping the node, after a minute): hold
+    /// one only as long as a bounded reply takes. Reserved keys are in the database;
+    /// [`without_reserved`](super::without_reserved) leaves them out of a scan.
+    pub fn lease(&self, consistency: Consistency, timeout: Duration) -> Result<ReadLease> {
         let deadline = Instant::now() + timeout;
         self.core
             .block_on(self.core.read_barrier(consistency, deadline))??;
-        let db = self
-            .core
-            .sm
-            .data
-            .lease(deadline.saturating_duration_since(Instant::now()))?;
-        Ok(f(&db)?)
+        let left = deadline.saturating_duration_since(Instant::now());
+        Ok(ReadLease(self.core.sm.data.lease(left)?))
+    }
+
+    /// Whether an `Authorization` header value carries this group's token (always, when
+    /// the group has none): for a server's administrative routes.
+    pub fn admits(&self, authorization: Option<&str>) -> bool {
+        match &self.core.config.token {
+            Some(token) => rpc::token_matches(token, authorization),
+            None => true,
+        }
     }
 
     /// The value under `key`, at `consistency`.
@@ -299,6 +322,7 @@ impl Node {
     /// On the leader: adds a learner (it receives the log but does not vote) and waits until
     /// it has caught up, or `timeout`.
     pub fn add_learner(&self, id: NodeId, node: ClusterNode, timeout: Duration) -> Result<()> {
+        self.leads()?;
         let raft = &self.core.raft;
         let fut = async { tokio::time::timeout(timeout, raft.add_learner(id, node, true)).await };
         proposal_outcome(self.core.block_on(fut)?, "adding the learner", timeout).map(|_| ())
@@ -323,10 +347,25 @@ impl Node {
     }
 
     fn change(&self, change: ChangeMembers<NodeId, ClusterNode>, timeout: Duration) -> Result<()> {
+        self.leads()?;
         let raft = &self.core.raft;
         let fut =
             async { tokio::time::timeout(timeout, raft.change_membership(change, false)).await };
         proposal_outcome(self.core.block_on(fut)?, "the membership change", timeout).map(|_| ())
+    }
+
+    /// `NotLeader` with the leader's name unless this node leads. openraft checks a
+    /// membership change against the node's own view of the membership before it checks
+    /// that the node leads, so a follower whose view differs (a node just removed, or asked
+    /// to promote a learner it has not heard of) would refuse a change as invalid instead of
+    /// naming the leader.
+    fn leads(&self) -> Result<()> {
+        if self.core.raft.metrics().borrow().state == ServerState::Leader {
+            return Ok(());
+        }
+        Err(Error::NotLeader {
+            leader: self.core.leader_hint(),
+        })
     }
 
     /// Builds a snapshot now and waits until it covers what was applied when called.

@@ -33,6 +33,11 @@ pub enum Error {
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
 
+    /// A write larger than one log entry may carry (`NodeConfig::max_write_bytes`), refused
+    /// before anything was proposed (413).
+    #[error("{0}")]
+    TooLarge(String),
+
     /// The storage engine failed.
     #[error(transparent)]
     Storage(#[from] crate::Error),

@@ -33,10 +33,11 @@
 //! # Modules
 //! `types` (log payload, nodes, encoding), `reserved` (keys the cluster keeps in the user's
 //! database), `log_store`, `state_machine`, `snapshot` (snapshot directories), `swap`
-//! (replacing `DIR/data`), `data_slot` (the swappable database handle), `transfer` (the
-//! snapshot stream), `network` (outgoing RPC), `rpc_server` (incoming RPC), `faults` (the
-//! test-only partition switch), `node` (start, stop, the runtime), `api` (the blocking calls),
-//! `status` (status and metrics).
+//! (replacing `DIR/data`), `data_slot` (the swappable database handle), `transfer` (snapshots
+//! in chunks), `network` (outgoing RPC), `rpc_server` (incoming RPC), `read_index` (one
+//! leadership check for the reads that arrive together), `faults` (the test-only partition
+//! switch), `node` (start, stop, the runtime), `api` (the blocking calls), `status` (status
+//! and metrics).
 
 mod api;
 mod data_slot;
@@ -45,6 +46,7 @@ mod faults;
 mod log_store;
 mod network;
 mod node;
+mod read_index;
 mod reserved;
 mod rpc;
 mod rpc_server;
@@ -58,15 +60,16 @@ mod types;
 #[cfg(test)]
 mod tests;
 
-pub use api::Consistency;
+pub use api::{Consistency, ReadLease};
 pub use error::{Error, Result};
 pub use faults::{FAULTS_ENV, faults_enabled_by_env};
 pub use log_store::{LogStore, PurgeGate};
 pub use node::{Node, NodeConfig};
 pub use reserved::{RESERVED_PREFIX, is_reserved_key, without_reserved};
 pub use snapshot::SnapshotDir;
-pub use state_machine::{ApplyCounters, SnapshotBuilder, StateMachine};
+pub use state_machine::{APPLY_BUCKETS, ApplyCounters, SnapshotBuilder, StateMachine};
 pub use status::{FollowerStatus, Metrics, Role, Status};
+pub use transfer::{CHUNK_BYTES_RANGE, DEFAULT_CHUNK_BYTES};
 pub use types::{
     Applied, ClusterNode, Command, Entry, LogId, NodeId, Op, SnapshotMeta, StoredMembership,
     TypeConfig, Vote,

@@ -1,7 +1,7 @@
 //! Outgoing Raft RPC: openraft's network traits over a small blocking HTTP client (ureq, no
 //! TLS) run on the runtime's blocking threads. Every call has a deadline: openraft's own for
-//! appends and votes (the heartbeat interval), and for a snapshot a per-read and per-write
-//! idle limit, since its size has no bound.
+//! appends and votes (the heartbeat interval), and for each piece of a snapshot one sized
+//! by its bytes (transfer.rs).
 
 use std::future::Future;
 use std::sync::Arc;
@@ -23,17 +23,12 @@ use serde::de::DeserializeOwned;
 
 use super::faults::Faults;
 use super::rpc;
-use super::transfer::SnapshotStream;
+use super::transfer;
 use super::types::{ClusterNode, NodeId, TypeConfig, Vote, codec};
 
 /// An append request larger than this is cut (openraft retries with fewer entries), so one
 /// message fits the heartbeat-long deadline.
 const MAX_APPEND_BYTES: usize = 8 << 20;
-
-/// A snapshot transfer fails if no byte moves for this long.
-const SNAPSHOT_IDLE: Duration = Duration::from_secs(10);
-/// How long the receiver may take to install a snapshot once it has it all.
-const SNAPSHOT_INSTALL: Duration = Duration::from_secs(120);
 
 /// Why a call failed.
 #[derive(Debug)]
@@ -89,15 +84,15 @@ impl RpcClient {
         }
     }
 
-    /// POSTs `body` to `path` on `addr` and returns the 200 reply's body. `timeout` bounds
-    /// the whole exchange; `None` leaves it to the idle limits (snapshots).
+    /// POSTs `body` to `path` on `addr` and returns the 200 reply's body; `timeout` bounds
+    /// the whole exchange.
     pub(crate) fn call(
         &self,
         target: NodeId,
         addr: &str,
         path: &str,
-        body: impl ureq::AsSendBody,
-        timeout: Option<Duration>,
+        body: &[u8],
+        timeout: Duration,
     ) -> Result<Vec<u8>, CallError> {
         if self.faults.blocks(target) {
             return Err(CallError::NotSent(format!(
@@ -111,15 +106,7 @@ impl RpcClient {
         if let Some(token) = &self.token {
             request = request.header("Authorization", format!("Bearer {token}"));
         }
-        let request = match timeout {
-            Some(t) => request.config().timeout_global(Some(t)).build(),
-            None => request
-                .config()
-                .timeout_per_read(Some(SNAPSHOT_IDLE))
-                .timeout_per_write(Some(SNAPSHOT_IDLE))
-                .timeout_recv_response(Some(SNAPSHOT_INSTALL))
-                .build(),
-        };
+        let request = request.config().timeout_global(Some(timeout)).build();
         let mut response = request.send(body).map_err(classify)?;
         let status = response.status().as_u16();
         let bytes = response
@@ -148,7 +135,7 @@ impl RpcClient {
         timeout: Duration,
     ) -> Result<Resp, CallError> {
         let body = codec::encode(request).map_err(|e| CallError::NotSent(e.to_string()))?;
-        let reply = self.call(target, addr, path, &body[..], Some(timeout))?;
+        let reply = self.call(target, addr, path, &body, timeout)?;
         codec::decode(&reply, path).map_err(|e| CallError::Broken(e.to_string()))
     }
 }
@@ -200,12 +187,15 @@ fn rpc_error<E: std::error::Error>(
 /// Makes a connection per peer; all share one client.
 pub(crate) struct Network {
     pub(crate) client: Arc<RpcClient>,
+    /// The largest piece of a snapshot sent in one request.
+    pub(crate) chunk_bytes: usize,
 }
 
 pub(crate) struct Connection {
     client: Arc<RpcClient>,
     target: NodeId,
     addr: String,
+    chunk_bytes: usize,
 }
 
 impl RaftNetworkFactory<TypeConfig> for Network {
@@ -216,6 +206,7 @@ impl RaftNetworkFactory<TypeConfig> for Network {
             client: Arc::clone(&self.client),
             target,
             addr: node.raft_addr.clone(),
+            chunk_bytes: self.chunk_bytes,
         }
     }
 }
@@ -298,28 +289,29 @@ impl RaftNetwork<TypeConfig> for Connection {
     ) -> Result<SnapshotResponse<NodeId>, StreamingError<TypeConfig, Fatal<NodeId>>> {
         let stop = Arc::new(AtomicBool::new(false));
         let (client, target, addr) = (Arc::clone(&self.client), self.target, self.addr.clone());
-        let from = client.from;
+        let (from, chunk_bytes) = (client.from, self.chunk_bytes);
         let stop_sender = Arc::clone(&stop);
         let send = tokio::task::spawn_blocking(move || {
             // The handle keeps the directory on disk until the transfer is done.
             let dir = snapshot.snapshot;
-            let stream = SnapshotStream::new(vote, snapshot.meta, dir.path(), stop_sender)
-                .map_err(|e| CallError::NotSent(e.to_string()))?;
-            let reply = client.call(
-                target,
-                &addr,
-                rpc::SNAPSHOT,
-                ureq::SendBody::from_owned_reader(stream),
-                None,
-            )?;
-            codec::decode::<SnapshotResponse<NodeId>>(&reply, rpc::SNAPSHOT)
-                .map_err(|e| CallError::Broken(e.to_string()))
+            let mut post = |path: &'static str, body: &[u8], timeout: Duration| {
+                client.call(target, &addr, path, body, timeout)
+            };
+            transfer::send(
+                &mut post,
+                vote,
+                &snapshot.meta,
+                dir.path(),
+                chunk_bytes,
+                &stop_sender,
+            )
         });
         tokio::select! {
             done = send => {
                 let result = done.map_err(|e| StreamingError::Network(NetworkError::new(&e)))?;
                 result.map_err(|e| {
-                    match rpc_error::<Fatal<NodeId>>(e, RPCTypes::InstallSnapshot, from, target, SNAPSHOT_IDLE) {
+                    let timeout = Duration::ZERO;
+                    match rpc_error::<Fatal<NodeId>>(e, RPCTypes::InstallSnapshot, from, target, timeout) {
                         RPCError::Timeout(t) => StreamingError::Timeout(t),
                         RPCError::Unreachable(u) => StreamingError::Unreachable(u),
                         RPCError::Network(n) => StreamingError::Network(n),

@@ -17,8 +17,10 @@ use super::error::{Error, Result};
 use super::faults::{Faults, faults_enabled_by_env};
 use super::log_store::{LogStore, PurgeGate};
 use super::network::{Network, RpcClient};
+use super::read_index::ReadIndex;
 use super::rpc_server::RpcServer;
 use super::state_machine::{Shared, StateMachine};
+use super::transfer::Receiver;
 use super::types::{ClusterNode, NodeId, Raft};
 
 /// How a node runs. [`NodeConfig::new`] gives the defaults; tests shorten the timeouts.
@@ -42,6 +44,9 @@ pub struct NodeConfig {
     pub snapshot_every: u64,
     /// The largest write (its encoded operations) one log entry may carry.
     pub max_write_bytes: usize,
+    /// The largest piece of a snapshot sent in one RPC request (transfer.rs); within
+    /// [`CHUNK_BYTES_RANGE`](super::transfer::CHUNK_BYTES_RANGE).
+    pub snapshot_chunk_bytes: usize,
     /// Worker threads answering Raft RPC.
     pub rpc_workers: usize,
     /// Whether the partition switch exists (tests only; `LSMDB_TEST_FAULTS=1`).
@@ -64,6 +69,7 @@ impl NodeConfig {
             election_timeout_max: Duration::from_millis(2000),
             snapshot_every: 10_000,
             max_write_bytes: 4 << 20,
+            snapshot_chunk_bytes: super::transfer::DEFAULT_CHUNK_BYTES,
             rpc_workers: 4,
             fault_injection: faults_enabled_by_env(),
             data_options: crate::Options::default(),
@@ -71,6 +77,15 @@ impl NodeConfig {
     }
 
     fn raft_config(&self) -> Result<openraft::Config> {
+        let chunks = super::transfer::CHUNK_BYTES_RANGE;
+        if !chunks.contains(&self.snapshot_chunk_bytes) {
+            return Err(Error::InvalidArgument(format!(
+                "snapshot chunks of {} bytes: they must be {} to {} bytes",
+                self.snapshot_chunk_bytes,
+                chunks.start(),
+                chunks.end()
+            )));
+        }
         let ms = |d: Duration| d.as_millis() as u64;
         openraft::Config {
             cluster_name: "lsmdb".into(),
@@ -98,6 +113,10 @@ pub(crate) struct Core {
     pub sm: Arc<Shared>,
     pub client: Arc<RpcClient>,
     pub faults: Arc<Faults>,
+    /// The snapshot transfer this node is receiving, if any.
+    pub receiver: Receiver,
+    /// The linearizable reads waiting for the leader's next read index.
+    pub reads: ReadIndex,
     pub config: NodeConfig,
     pub leader_changes: Arc<AtomicU64>,
 }
@@ -188,6 +207,7 @@ impl Node {
         ));
         let network = Network {
             client: Arc::clone(&client),
+            chunk_bytes: config.snapshot_chunk_bytes,
         };
         let raft =
             match handle.block_on(Raft::new(config.id, raft_config, network, log.clone(), sm)) {
@@ -209,6 +229,8 @@ impl Node {
             sm: shared,
             client,
             faults,
+            receiver: Receiver::default(),
+            reads: ReadIndex::default(),
             config: config.clone(),
             leader_changes,
         });

@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use openraft::raft::{AppendEntriesRequest, SnapshotResponse, VoteRequest};
+use openraft::raft::{AppendEntriesRequest, VoteRequest};
 use openraft::storage::Snapshot;
 use serde::Serialize;
 use tiny_http::{Method, Request, Response};
@@ -19,9 +19,8 @@ use super::api::write_reply;
 use super::error::{Error, Result};
 use super::node::Core;
 use super::rpc::{self, ReadIndexReply};
-use super::snapshot::SnapshotDir;
 use super::state_machine::check_contents;
-use super::transfer;
+use super::transfer::{self, Progress};
 use super::types::{Command, NodeId, TypeConfig, codec};
 
 /// A connection silent for this long (idle, or stalled mid-request) is dropped.
@@ -40,8 +39,7 @@ impl RpcServer {
         workers: usize,
     ) -> Result<RpcServer> {
         // The connection threads read each request whole, at most MAX_BODY bytes, before a
-        // worker sees it. FIXME(cluster phase 2): a snapshot larger than MAX_BODY must travel
-        // in chunks of at most MAX_BODY.
+        // worker sees it; snapshots come in chunks below that (transfer.rs).
         let config = tiny_http::ConnectionConfig {
             idle_timeout: IDLE,
             head_timeout: IDLE,
@@ -173,7 +171,35 @@ fn handle(core: &Core, request: &mut Request) -> std::result::Result<Reply, Repl
             let req: VoteRequest<NodeId> = decode_body(request)?;
             raft_reply(core.block_on(core.raft.vote(req)))
         }
-        rpc::SNAPSHOT => receive_snapshot(core, request),
+        rpc::SNAPSHOT_BEGIN => {
+            let offer: transfer::Offer = decode_body(request)?;
+            let mine = my_vote(core)?;
+            if offer.vote < mine {
+                // A stale leader: tell it the newer vote without taking its data.
+                return Ok(Reply::value(&Progress::Stale(mine)));
+            }
+            let held = core
+                .receiver
+                .begin(offer, || core.sm.receive_path())
+                .map_err(refused)?;
+            Ok(Reply::value(&Progress::Have(held)))
+        }
+        rpc::SNAPSHOT_CHUNK => {
+            let body = read_body(request)?;
+            let held = core.receiver.chunk(&body).map_err(refused)?;
+            Ok(Reply::value(&Progress::Have(held)))
+        }
+        rpc::SNAPSHOT_FINISH => {
+            let finish: transfer::Finish = decode_body(request)?;
+            let got = core.receiver.finish(&finish.snapshot_id).map_err(refused)?;
+            check_contents(&got.meta, got.dir.path())
+                .map_err(|e| Reply::text(400, e.to_string()))?;
+            let snapshot = Snapshot {
+                meta: got.meta,
+                snapshot: Box::new(got.dir),
+            };
+            raft_reply(core.block_on(core.raft.install_full_snapshot(got.vote, snapshot)))
+        }
         rpc::READ_INDEX => {
             let deadline = Instant::now() + core.config.election_timeout_min;
             let reply: ReadIndexReply = core
@@ -232,27 +258,14 @@ fn decode_body<T: serde::de::DeserializeOwned>(
     codec::decode(&body, request.url()).map_err(|e| Reply::text(400, e.to_string()))
 }
 
-/// Receives a snapshot stream into a staging directory, checks it, and installs it.
-fn receive_snapshot(core: &Core, request: &mut Request) -> std::result::Result<Reply, Reply> {
-    let mut body = std::io::BufReader::with_capacity(256 << 10, request.as_reader());
-    let header = transfer::read_header(&mut body).map_err(|e| Reply::text(400, e.to_string()))?;
-    let mine = core
-        .block_on(core.raft.with_raft_state(|st| *st.vote_ref()))
+fn my_vote(core: &Core) -> std::result::Result<openraft::Vote<NodeId>, Reply> {
+    core.block_on(core.raft.with_raft_state(|st| *st.vote_ref()))
         .map_err(internal)?
-        .map_err(|e| Reply::text(503, e.to_string()))?;
-    if header.vote < mine {
-        // A stale leader: tell it the newer vote without taking its data.
-        return Ok(Reply::value(&SnapshotResponse { vote: mine }));
-    }
-    let dir = SnapshotDir::staging(core.sm.receive_path());
-    transfer::read_files(&mut body, &header, dir.path())
-        .map_err(|e| Reply::text(400, e.to_string()))?;
-    check_contents(&header.meta, dir.path()).map_err(|e| Reply::text(400, e.to_string()))?;
-    let snapshot = Snapshot {
-        meta: header.meta,
-        snapshot: Box::new(dir),
-    };
-    raft_reply(core.block_on(core.raft.install_full_snapshot(header.vote, snapshot)))
+        .map_err(|e| Reply::text(503, e.to_string()))
+}
+
+fn refused(r: transfer::Refused) -> Reply {
+    Reply::text(r.status(), r.to_string())
 }
 
 #[derive(serde::Deserialize)]

@@ -37,6 +37,12 @@ use super::types::{
 /// A batch this large is written out before the rest of the run is added.
 const APPLY_BATCH_BYTES: usize = 16 << 20;
 
+/// Upper bounds, in seconds, of the buckets of [`ApplyCounters::buckets`]: from a batch
+/// synced on a fast disk to one stuck behind a stall.
+pub const APPLY_BUCKETS: [f64; 10] = [
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0,
+];
+
 /// Work done applying entries, for the metrics.
 #[derive(Debug, Default)]
 pub struct ApplyCounters {
@@ -44,6 +50,9 @@ pub struct ApplyCounters {
     pub entries: AtomicU64,
     /// Time spent writing applied batches (including their sync), in microseconds.
     pub micros: AtomicU64,
+    /// Applied batches by how long each took to write, per bucket of [`APPLY_BUCKETS`]
+    /// (not cumulative; slower ones are only in `batches`).
+    pub buckets: [AtomicU64; APPLY_BUCKETS.len()],
 }
 
 pub(crate) struct Shared {
@@ -172,8 +181,12 @@ impl StateMachine {
             .await
             .map_err(blocking_error)??;
         let c = &self.shared.counters;
+        let took = started.elapsed();
         c.micros
-            .fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
+            .fetch_add(took.as_micros() as u64, Ordering::Relaxed);
+        if let Some(i) = APPLY_BUCKETS.iter().position(|&b| took.as_secs_f64() <= b) {
+            c.buckets[i].fetch_add(1, Ordering::Relaxed);
+        }
         c.batches.fetch_add(1, Ordering::Relaxed);
         c.entries.fetch_add(entries, Ordering::Relaxed);
         *self.shared.applied.lock() = (applied, membership.clone());

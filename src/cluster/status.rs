@@ -78,10 +78,15 @@ pub struct Metrics {
     pub applied_index: u64,
     /// On the leader: the largest lag of any follower, in entries.
     pub max_replication_lag: u64,
+    /// On the leader: each follower's (and learner's) lag, in entries.
+    pub replication_lag: Vec<(NodeId, u64)>,
     pub apply_batches: u64,
     pub apply_entries: u64,
     /// Time spent writing applied batches, their syncs included.
     pub apply_seconds: f64,
+    /// Applied batches that took at most each bound of
+    /// [`APPLY_BUCKETS`](super::APPLY_BUCKETS), cumulative as Prometheus counts them.
+    pub apply_buckets: Vec<(f64, u64)>,
 }
 
 fn status_from(m: &RaftMetrics) -> Status {
@@ -140,9 +145,18 @@ impl Node {
             last_log_index: status.last_log_index.unwrap_or(0),
             applied_index: status.applied.map_or(0, |l| l.index),
             max_replication_lag: status.followers.iter().map(|f| f.lag).max().unwrap_or(0),
+            replication_lag: status.followers.iter().map(|f| (f.id, f.lag)).collect(),
             apply_batches: c.batches.load(Ordering::Relaxed),
             apply_entries: c.entries.load(Ordering::Relaxed),
             apply_seconds: c.micros.load(Ordering::Relaxed) as f64 / 1e6,
+            apply_buckets: super::APPLY_BUCKETS
+                .iter()
+                .zip(&c.buckets)
+                .scan(0, |sum, (bound, n)| {
+                    *sum += n.load(Ordering::Relaxed);
+                    Some((*bound, *sum))
+                })
+                .collect(),
         }
     }
 }

@@ -100,7 +100,7 @@ impl Command {
             }
         }
         if batch.size_in_bytes() > max_bytes {
-            return Err(Error::InvalidArgument(format!(
+            return Err(Error::TooLarge(format!(
                 "a write of {} bytes is over the cluster's limit of {max_bytes} bytes per write",
                 batch.size_in_bytes()
             )));

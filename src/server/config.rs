@@ -38,6 +38,10 @@ pub struct Config {
     /// How long a request body may take to arrive in full, and a reply to be taken in full,
     /// however steadily the client trickles (default 30 s).
     pub body_timeout: Duration,
+    /// On a cluster node ([`start_cluster`](super::start_cluster)): how long a request may
+    /// wait for the group (a leader, a quorum, a commit) before it is answered with 503
+    /// (default 5 s).
+    pub request_timeout: Duration,
 }
 
 impl Default for Config {
@@ -49,6 +53,7 @@ impl Default for Config {
             max_connections: 1024,
             timeout: Duration::from_secs(10),
             body_timeout: Duration::from_secs(30),
+            request_timeout: Duration::from_secs(5),
         }
     }
 }
@@ -61,6 +66,7 @@ crate::options::setters! {
         max_connections: usize,
         timeout: Duration,
         body_timeout: Duration,
+        request_timeout: Duration,
     }
 }
 
@@ -72,6 +78,7 @@ impl Config {
             ("max_connections", self.max_connections > 0),
             ("timeout", !self.timeout.is_zero()),
             ("body_timeout", !self.body_timeout.is_zero()),
+            ("request_timeout", !self.request_timeout.is_zero()),
         ];
         match positive.into_iter().find(|(_, ok)| !ok) {
             Some((name, _)) => Err(Error::InvalidConfig(format!("{name} must be positive"))),

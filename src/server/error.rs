@@ -33,4 +33,9 @@ pub enum Error {
     /// Closing the database after the last request failed.
     #[error("closing the database failed")]
     Close(#[source] crate::Error),
+
+    /// Stopping the cluster node after the last request failed.
+    #[cfg(feature = "cluster")]
+    #[error("stopping the cluster node failed")]
+    Node(#[source] crate::cluster::Error),
 }

@@ -4,7 +4,6 @@
 use std::borrow::Cow;
 use std::io::Read;
 
-use serde_json::json;
 use tiny_http::{Header, Method, Request, Response, ResponseBox};
 
 use super::json::{self, Encoding};
@@ -102,13 +101,15 @@ impl Reply {
 }
 
 /// A request the server refuses: a status and a message that says what is wrong, sent as
-/// `{"error":"..."}`.
+/// `{"error":"..."}`, with any more fields after it.
 #[derive(Debug)]
 pub struct HttpError {
     pub status: u16,
     pub message: String,
-    /// The methods a route takes, for the `Allow` header of a 405.
-    pub allow: Option<&'static str>,
+    /// More string fields of the body, after `"error"` (a cluster's `"outcome"`).
+    pub fields: Vec<(&'static str, String)>,
+    /// Headers of the reply: `Allow` for a 405, `Retry-After`, `Location`.
+    pub headers: Vec<(&'static str, String)>,
 }
 
 impl HttpError {
@@ -116,7 +117,8 @@ impl HttpError {
         HttpError {
             status,
             message: message.into(),
-            allow: None,
+            fields: Vec::new(),
+            headers: Vec::new(),
         }
     }
 
@@ -125,13 +127,23 @@ impl HttpError {
     }
 
     pub fn method_not_allowed(method: &Method, path: &str, allow: &'static str) -> HttpError {
-        HttpError {
-            allow: Some(allow),
-            ..HttpError::new(
-                405,
-                format!("method {method} is not allowed on {path}; allowed: {allow}"),
-            )
-        }
+        HttpError::new(
+            405,
+            format!("method {method} is not allowed on {path}; allowed: {allow}"),
+        )
+        .with_header("Allow", allow)
+    }
+
+    /// Only a cluster node's answers carry more fields.
+    #[cfg_attr(not(feature = "cluster"), allow(dead_code))]
+    pub fn with_field(mut self, name: &'static str, value: impl Into<String>) -> HttpError {
+        self.fields.push((name, value.into()));
+        self
+    }
+
+    pub fn with_header(mut self, name: &'static str, value: impl Into<String>) -> HttpError {
+        self.headers.push((name, value.into()));
+        self
     }
 
     /// An engine error: the caller's fault (400) when the engine calls the argument invalid,
@@ -148,11 +160,16 @@ impl HttpError {
     }
 
     pub fn into_reply(self) -> Reply {
-        let reply = Reply::json(self.status, &json!({ "error": self.message }));
-        match self.allow {
-            Some(allow) => reply.with_header("Allow", allow),
-            None => reply,
+        let mut body = serde_json::Map::new();
+        body.insert("error".into(), self.message.into());
+        for (name, value) in self.fields {
+            body.insert(name.into(), value.into());
         }
+        let mut reply = Reply::json(self.status, &body);
+        for (name, value) in self.headers {
+            reply = reply.with_header(name, value);
+        }
+        reply
     }
 }
 

@@ -35,10 +35,19 @@
 //! Every request and every failure is logged to stderr ([`log`], filtered by env
 //! `LOG_LEVEL`).
 //!
-//! Modules: `routes` (what each route does), `http` (what they share: replies, errors, query
-//! strings, bodies), [`json`], `stream` (replies made as sent), `auth`, `metrics`, [`log`].
+//! With the feature `cluster`, [`start_cluster`] serves a member of a replicated group the
+//! same way: the routes then read and write through the group (`cluster.rs` says how each
+//! answer is made), and `/cluster/...` administers it.
+//!
+//! Modules: `routes` (what each route does), `backend` (what the routes read and write
+//! through: a database, or a cluster node in `cluster`), `http` (what they share: replies,
+//! errors, query strings, bodies), [`json`], `stream` (replies made as sent), `auth`,
+//! `metrics`, [`log`].
 
 mod auth;
+mod backend;
+#[cfg(feature = "cluster")]
+mod cluster;
 mod config;
 mod error;
 mod http;
@@ -64,7 +73,7 @@ use self::log::{error, info, warning};
 
 /// What the requests share.
 struct State {
-    db: crate::Db,
+    backend: backend::Backend,
     token: Option<Token>,
     /// Shared with the connections' threads, which count the requests they refuse.
     metrics: Arc<metrics::Metrics>,
@@ -86,12 +95,34 @@ pub struct Running {
 /// Starts answering on `listener` over `db`, `config.threads` requests at a time, on
 /// threads of its own; returns once the server accepts connections.
 pub fn start(db: crate::Db, listener: TcpListener, config: Config) -> Result<Running, Error> {
+    start_backend(backend::Backend::Local(db), listener, config)
+}
+
+/// Starts answering on `listener` for the cluster node `node`, as [`start`] does for a
+/// database: writes go through the group, reads are linearizable unless a request asks for
+/// `consistency=stale`, and every wait for the group ends within `config.request_timeout`.
+/// [`Running::shutdown`] stops the node.
+#[cfg(feature = "cluster")]
+pub fn start_cluster(
+    node: crate::cluster::Node,
+    listener: TcpListener,
+    config: Config,
+) -> Result<Running, Error> {
+    let clustered = cluster::Clustered::new(node, config.request_timeout);
+    start_backend(backend::Backend::Cluster(clustered), listener, config)
+}
+
+fn start_backend(
+    backend: backend::Backend,
+    listener: TcpListener,
+    config: Config,
+) -> Result<Running, Error> {
     config.validate()?;
     log::init();
     let local = listener.local_addr().map_err(Error::Listener)?;
     let metrics = Arc::new(metrics::Metrics::default());
     let state = Arc::new(State {
-        db,
+        backend,
         token: config.token,
         metrics: Arc::clone(&metrics),
         stop_by: OnceLock::new(),
@@ -142,7 +173,7 @@ impl Running {
 
     /// Stops accepting, waits for the requests in flight (with `Connection: close` on their
     /// replies), giving up after `grace`, then closes the database: its WAL synced, its
-    /// lock released.
+    /// lock released (a cluster node is stopped, then its databases closed).
     pub fn shutdown(self, grace: Duration) -> Result<(), Error> {
         self.server.stop_accepting();
         let deadline = Instant::now() + grace;
@@ -168,7 +199,7 @@ impl Running {
                 "the shutdown grace period is up; {unanswered} requests in progress go unanswered"
             );
         }
-        state.db.close().map_err(Error::Close)
+        state.backend.close()
     }
 }
 

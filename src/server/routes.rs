@@ -1,6 +1,8 @@
 //! The routes: the seed's five (their paths, methods and JSON shapes kept exactly, see
 //! ../shared/seed/README.md), `POST /keys/get` and `POST /keys/delete` for keys too long for
-//! a URL, `/health`, `/stats`, `/metrics`, and `POST /admin/checkpoint`.
+//! a URL, `/health`, `/stats`, `/metrics`, `POST /admin/checkpoint`, and a cluster node's
+//! `/cluster/...`. Each reads and writes through the server's backend (`backend.rs`): a
+//! local database or a cluster node.
 //!
 //! Beyond the seed, every byte string can travel: keys in a query string are
 //! percent-encoded bytes, `?encoding=base64` makes a reply spell every key and value in
@@ -10,8 +12,9 @@ use serde_json::json;
 use tiny_http::{Method, Request};
 
 use super::State;
+use super::backend::Consistency;
 use super::http::{HttpError, Query, Reply, key_body, read_body};
-use super::json::{self, Encoding};
+use super::json;
 use super::stream;
 
 /// A route as a metrics label: a fixed set, so unknown paths cannot create series.
@@ -26,6 +29,7 @@ pub enum Route {
     Stats,
     Metrics,
     Checkpoint,
+    Cluster,
     Unknown,
 }
 
@@ -41,6 +45,7 @@ impl Route {
             "/stats" => Route::Stats,
             "/metrics" => Route::Metrics,
             "/admin/checkpoint" => Route::Checkpoint,
+            p if p.starts_with("/cluster/") => Route::Cluster,
             _ => Route::Unknown,
         }
     }
@@ -56,6 +61,7 @@ impl Route {
             Route::Stats => "/stats",
             Route::Metrics => "/metrics",
             Route::Checkpoint => "/admin/checkpoint",
+            Route::Cluster => "/cluster",
             Route::Unknown => "unknown",
         }
     }
@@ -94,8 +100,10 @@ fn dispatch(
     path: &str,
     query: &str,
 ) -> Result<Reply, HttpError> {
-    // Health checkers (load balancers, orchestrators) rarely carry credentials.
-    if let (Some(token), false) = (&state.token, route == Route::Health) {
+    // Health checkers (load balancers, orchestrators) rarely carry credentials; the
+    // cluster's admin routes check the cluster's token instead.
+    let exempt = matches!(route, Route::Health | Route::Cluster);
+    if let (Some(token), false) = (&state.token, exempt) {
         token.check(request)?;
     }
     // HEAD is answered as GET; tiny_http leaves the body out.
@@ -107,30 +115,25 @@ fn dispatch(
         (Route::Unknown, _) => Err(HttpError::new(404, format!("no route for {path}"))),
         (Route::Keys, Method::Get) => {
             let query = Query::parse(query)?;
-            get(state, query.required("key")?, query.encoding()?)
+            get(state, query.required("key")?, &query)
         }
         (Route::Keys, Method::Put) => put(state, &read_body(request)?),
         (Route::Keys, Method::Delete) => delete(state, Query::parse(query)?.required("key")?),
         (Route::KeysGet, Method::Post) => {
-            let encoding = Query::parse(query)?.encoding()?;
-            get(state, &key_body(&read_body(request)?)?.key, encoding)
+            let query = Query::parse(query)?;
+            get(state, &key_body(&read_body(request)?)?.key, &query)
         }
         (Route::KeysDelete, Method::Post) => delete(state, &key_body(&read_body(request)?)?.key),
         (Route::Range, Method::Get) => range(state, &Query::parse(query)?),
         (Route::Batch, Method::Post) => batch(state, read_body(request)?),
-        (Route::Health, Method::Get) => Ok(health(state)),
-        (Route::Stats, Method::Get) => {
-            let stats = serde_json::to_value(state.db.stats())
-                .map_err(|e| HttpError::new(500, format!("cannot encode stats: {e}")))?;
-            Ok(Reply::json(200, &stats))
-        }
-        (Route::Metrics, Method::Get) => {
-            Ok(Reply::metrics(state.metrics.render(&state.db.stats())))
-        }
+        (Route::Health, Method::Get) => Ok(state.backend.health()),
+        (Route::Stats, Method::Get) => state.backend.stats(),
+        (Route::Metrics, Method::Get) => Ok(state.backend.metrics(&state.metrics)),
         (Route::Checkpoint, Method::Post) => {
             let from_loopback = request.remote_addr().is_some_and(|a| a.ip().is_loopback());
             checkpoint(state, &read_body(request)?, from_loopback)
         }
+        (Route::Cluster, _) => state.backend.admin(request, path),
         (route, method) => Err(HttpError::method_not_allowed(method, path, route.allow())),
     }
 }
@@ -139,8 +142,11 @@ fn success() -> Reply {
     Reply::json(200, &json::success())
 }
 
-fn get(state: &State, key: &[u8], encoding: Encoding) -> Result<Reply, HttpError> {
-    let value = state.db.get(key).map_err(HttpError::engine)?;
+/// `query` may say how to spell the reply (`encoding`) and how fresh the value must be
+/// (`consistency`).
+fn get(state: &State, key: &[u8], query: &Query) -> Result<Reply, HttpError> {
+    let encoding = query.encoding()?;
+    let value = state.backend.get(key, Consistency::from_query(query)?)?;
     match value {
         Some(value) if value.len() > stream::STREAM_VALUES_OVER => {
             Ok(stream::value_reply(key, value, encoding))
@@ -158,12 +164,12 @@ fn put(state: &State, body: &[u8]) -> Result<Reply, HttpError> {
     let value = body
         .value
         .ok_or_else(|| HttpError::bad_request("missing field \"value\""))?;
-    state.db.put(&body.key, &value).map_err(HttpError::engine)?;
+    state.backend.put(&body.key, &value)?;
     Ok(success())
 }
 
 fn delete(state: &State, key: &[u8]) -> Result<Reply, HttpError> {
-    state.db.delete(key).map_err(HttpError::engine)?;
+    state.backend.delete(key)?;
     Ok(success())
 }
 
@@ -175,6 +181,7 @@ fn delete(state: &State, key: &[u8]) -> Result<Reply, HttpError> {
 fn range(state: &State, query: &Query) -> Result<Reply, HttpError> {
     let limit = query.positive("limit")?;
     let encoding = query.encoding()?;
+    let consistency = Consistency::from_query(query)?;
     let (start, end) = match query.optional("prefix") {
         None => {
             let start = query.required("start_key")?;
@@ -190,13 +197,12 @@ fn range(state: &State, query: &Query) -> Result<Reply, HttpError> {
             (start.max(prefix).to_vec(), end)
         }
     };
-    let iter = match end {
-        Some(end) if start >= end => return Ok(Reply::json(200, &json::results(&[]))),
-        Some(end) => state.db.range(&start, &end),
-        None => state.db.range_from(&start),
-    };
-    let iter = iter.map_err(HttpError::engine)?;
-    stream::range_reply(iter, limit, encoding).map_err(HttpError::engine)
+    if end.as_ref().is_some_and(|end| start >= *end) {
+        return Ok(Reply::json(200, &json::results(&[])));
+    }
+    state
+        .backend
+        .range(&start, end.as_deref(), limit, encoding, consistency)
 }
 
 /// The first key after every key that starts with `prefix`; none when no key is (an empty
@@ -222,19 +228,17 @@ fn batch(state: &State, body: Vec<u8>) -> Result<Reply, HttpError> {
             "\"keys\" is empty; a batch needs at least one entry",
         ));
     }
-    // One WAL record and one sync for the whole batch: all of it survives a crash or none.
-    let batch = json::json_batch(&keys, &values);
-    // Each dropped once the next is made: the body and its columns, then the columns and
-    // the batch are in memory together, never all three.
-    drop((keys, values));
-    state.db.write(&batch).map_err(HttpError::engine)?;
-    Ok(Reply::json(200, &json::batch_applied(batch.len())))
+    // All of it survives a crash or none.
+    let count = state.backend.batch(keys, values)?;
+    Ok(Reply::json(200, &json::batch_applied(count)))
 }
 
 /// `POST /admin/checkpoint` with `{"dest": "/absolute/path"}`: a checkpoint of the database
 /// (`Db::checkpoint`) in `dest`, a new or empty directory on the server's machine, for
 /// `lsmdb checkpoint --connect`. Behind the token like every route; a server with no token
 /// takes it only from its own machine, since a checkpoint writes files where it is told.
+/// A cluster node checkpoints its own replica, holding every write acknowledged before the
+/// request (`Backend::checkpoint`).
 fn checkpoint(state: &State, body: &[u8], from_loopback: bool) -> Result<Reply, HttpError> {
     if state.token.is_none() && !from_loopback {
         return Err(HttpError::new(
@@ -256,7 +260,7 @@ fn checkpoint(state: &State, body: &[u8], from_loopback: bool) -> Result<Reply, 
             "\"dest\" must be an absolute path (relative to what, on the server?)",
         ));
     }
-    state.db.checkpoint(dest).map_err(HttpError::engine)?;
+    state.backend.checkpoint(dest)?;
     // Opened as any reader would, which checks the copy and counts what it holds.
     let options = crate::Options::default().create_if_missing(false);
     let copy = crate::Db::open_read_only(dest, options).map_err(HttpError::engine)?;
@@ -265,15 +269,4 @@ fn checkpoint(state: &State, body: &[u8], from_loopback: bool) -> Result<Reply, 
         200,
         &json!({"success": true, "dest": body.dest, "tables": stats.tables, "bytes": stats.table_bytes}),
     ))
-}
-
-/// 200 while the engine takes writes and serves reads; 503 with the reason once a failure
-/// has stopped writes, or while reads of a table fail for a reason that is not the client's
-/// (the table unreadable or damaged).
-fn health(state: &State) -> Reply {
-    let stats = state.db.stats();
-    match stats.writes_stopped.or(stats.reads_failing) {
-        None => Reply::json(200, &json!({"health": "true"})),
-        Some(reason) => Reply::json(503, &json!({"health": "false", "error": reason})),
-    }
 }

@@ -132,10 +132,15 @@ fn miscount() -> io::Error {
     io::Error::other("streamed value length miscounted")
 }
 
+/// The entries of a range, in key order.
+pub trait Entries: Iterator<Item = crate::Result<(Vec<u8>, Vec<u8>)>> + Send + 'static {}
+
+impl<I: Iterator<Item = crate::Result<(Vec<u8>, Vec<u8>)>> + Send + 'static> Entries for I {}
+
 /// The reply to `GET /keys/range`: `{"results":[...]}` from `iter`, at most `limit` entries
 /// (with `"next_start_key"` when more were left).
 pub fn range_reply(
-    iter: crate::DbIterator,
+    iter: impl Entries,
     limit: Option<usize>,
     encoding: Encoding,
 ) -> crate::Result<Reply> {
@@ -154,9 +159,9 @@ pub fn range_reply(
     Ok(Reply::json_stream(body, None))
 }
 
-struct RangeBody {
+struct RangeBody<I> {
     /// `None` once the range has ended.
-    iter: Option<crate::DbIterator>,
+    iter: Option<I>,
     /// Entries the limit still allows.
     left: Option<usize>,
     encoding: Encoding,
@@ -166,7 +171,7 @@ struct RangeBody {
     pending: Pending,
 }
 
-impl RangeBody {
+impl<I: Entries> RangeBody<I> {
     /// Adds to the pending bytes until they hold about a piece; true once the body is whole.
     fn fill(&mut self) -> crate::Result<bool> {
         let out = &mut self.pending.out;
@@ -207,7 +212,7 @@ impl RangeBody {
     }
 }
 
-impl Read for RangeBody {
+impl<I: Entries> Read for RangeBody<I> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         if self.pending.is_empty() {
             self.fill().map_err(|e| {

@@ -9,11 +9,19 @@ use std::process::Command;
 use crate::binary::{lsmdb, lsmdb_path};
 
 /// Examples that need what a test cannot give them: a server in the foreground, a long
-/// benchmark, a server to connect to, or `jq`.
+/// benchmark, a server to connect to, running cluster nodes (tests/cluster runs `lsmdb
+/// cluster`), or `jq`.
 fn needs_more_than_a_test(example: &str) -> bool {
-    ["serve", "curl ", "bench ", "--connect", "jq "]
-        .iter()
-        .any(|word| example.contains(word))
+    [
+        "serve",
+        "curl ",
+        "bench ",
+        "--connect",
+        "lsmdb cluster ",
+        "jq ",
+    ]
+    .iter()
+    .any(|word| example.contains(word))
 }
 
 fn help(args: &[&str]) -> String {

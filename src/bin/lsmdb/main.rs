@@ -8,6 +8,7 @@ mod bench;
 mod checkpoint;
 mod cli;
 mod client;
+mod cluster;
 mod dump;
 mod generate;
 mod hex;
@@ -62,6 +63,7 @@ enum Command {
     Shell(shell::ShellArgs),
     Bench(bench::BenchArgs),
     Serve(serve::ServeArgs),
+    Cluster(cluster::ClusterArgs),
     Check(admin::CheckArgs),
     Repair(admin::RepairArgs),
     Completions(generate::CompletionsArgs),
@@ -84,6 +86,7 @@ fn main() -> ExitCode {
         Command::Shell(args) => shell::run(&globals, args),
         Command::Bench(args) => bench::bench(globals.typed_dir(), globals.typed_sync(), args),
         Command::Serve(args) => serve::run(args, &globals),
+        Command::Cluster(args) => cluster::run(args),
         Command::Check(args) => admin::check(&globals, args),
         Command::Repair(args) => admin::repair(&globals, args),
         Command::Completions(args) => generate::completions(Cli::command(), args),

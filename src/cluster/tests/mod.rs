@@ -90,6 +90,8 @@ impl Group {
         c.election_timeout_min = Duration::from_millis(500);
         c.election_timeout_max = Duration::from_millis(1000);
         c.snapshot_every = 100_000;
+        // Small, so a test's snapshot travels in many chunks.
+        c.snapshot_chunk_bytes = 16 << 10;
         c.rpc_workers = 3;
         c.fault_injection = self.faults;
         c
