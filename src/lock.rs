@@ -70,11 +70,21 @@ fn try_lock_past_inherited(
 ) -> std::result::Result<(), TryLockError> {
     let give_up = Instant::now() + INHERITED_LOCK_WAIT;
     let mut pause = Duration::from_millis(1);
+    let mut unlisted = 0;
     loop {
-        match file.try_lock() {
-            Err(TryLockError::WouldBlock)
-                if Instant::now() < give_up
-                    && holder() == Some(std::process::id())
+        let refused = match file.try_lock() {
+            Err(TryLockError::WouldBlock) => TryLockError::WouldBlock,
+            other => return other,
+        };
+        if Instant::now() >= give_up {
+            return Err(refused);
+        }
+        match holder() {
+            // Released between the attempt and the look (the child's exec came): try again
+            // at once. A few times only, for a system without /proc/locks.
+            None if unlisted < UNLISTED_RETRIES => unlisted += 1,
+            Some(pid)
+                if pid == std::process::id()
                     && !HELD
                         .lock()
                         .unwrap_or_else(|e| e.into_inner())
@@ -83,10 +93,13 @@ fn try_lock_past_inherited(
                 std::thread::sleep(pause);
                 pause = (pause * 2).min(Duration::from_millis(20));
             }
-            other => return other,
+            _ => return Err(refused),
         }
     }
 }
+
+/// How often a refused lock whose holder `/proc/locks` does not list is tried again.
+const UNLISTED_RETRIES: u32 = 3;
 
 impl DirLock {
     /// Takes the lock at once or fails with [`Error::Locked`]; it never waits.
