@@ -117,12 +117,21 @@ impl DbIterator {
     }
 
     fn guard(&mut self, f: impl FnOnce(&mut Self) -> Result<()>) -> Result<()> {
-        let r = f(self);
-        if let Err(e) = &r {
-            self.valid = false;
-            self.health.failed_somewhere(e);
+        // `Ok(()) => Ok(())` rather than returning the result it got: that result (the size
+        // of an `Error`) was built on the stack by narrow stores and copied out with wide
+        // loads on every step of a scan, a store-forwarding stall that made a seek with 100
+        // nexts 10-15% slower.
+        match f(self) {
+            Ok(()) => Ok(()),
+            Err(e) => Err(self.failed(e)),
         }
-        r
+    }
+
+    #[cold]
+    fn failed(&mut self, e: Error) -> Error {
+        self.valid = false;
+        self.health.failed_somewhere(&e);
+        e
     }
 
     /// Moves forward to the next entry that is visible, not hidden by a newer version or
