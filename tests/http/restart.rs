@@ -160,6 +160,44 @@ fn a_port_in_use_is_one_line_and_exit_2() {
         );
 }
 
+/// UX.md row 22: an address other machines can reach was served without a token after only
+/// a warning line, so one forgotten flag published every key to the network.
+#[test]
+fn a_reachable_address_without_a_token_is_refused_before_the_database_opens() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("db");
+    for flag in ["--addr", "--bind"] {
+        lsmdb(&db)
+            .args(["serve", flag, "0.0.0.0:0"])
+            // A server that serves instead of refusing is killed here, failing the test.
+            .timeout(Duration::from_secs(10))
+            .assert()
+            .code(2)
+            .stderr(
+                predicate::str::starts_with("error: refusing to serve 0.0.0.0:")
+                    .and(predicate::str::contains("--token"))
+                    .and(predicate::str::contains("--no-token"))
+                    .and(predicate::function(|s: &str| s.lines().count() == 1)),
+            );
+    }
+    assert!(!db.exists(), "nothing opened or created");
+
+    // With a token, or an explicit --no-token, it serves.
+    for extra in [["--token", "s3cret"], ["--no-token", "--threads=2"]] {
+        let mut cmd = std::process::Command::new(crate::binary::lsmdb_path());
+        cmd.env_remove("LSMDB_TOKEN").env_remove("LOG_LEVEL");
+        cmd.arg("--db").arg(&db);
+        cmd.args(["serve", "--bind", "0.0.0.0:0"]).args(extra);
+        let server = Server::spawn(cmd);
+        let loopback = format!("127.0.0.1:{}", server.addr.port()).parse().unwrap();
+        let health = Conn::open(loopback).request("GET", "/health", &[], None);
+        assert_eq!(health.status, 200);
+        if extra[0] == "--no-token" {
+            server.log_with("without --token: anyone who can reach it can write");
+        }
+    }
+}
+
 #[test]
 fn a_locked_directory_is_one_line_and_exit_2() {
     let dir = tempfile::tempdir().unwrap();

@@ -34,9 +34,20 @@ use crate::cli::Globals;
                   SIGINT or SIGTERM shuts down gracefully; a second one exits at once."
 )]
 pub struct ServeArgs {
-    /// Address to listen on; port 0 picks a free port (printed on stdout).
-    #[arg(long, value_name = "HOST:PORT", default_value = "127.0.0.1:8080")]
+    /// Address to listen on; port 0 picks a free port (printed on stdout). An address
+    /// other machines can reach needs --token (or --no-token).
+    #[arg(
+        long,
+        visible_alias = "bind",
+        value_name = "HOST:PORT",
+        default_value = "127.0.0.1:8080"
+    )]
     addr: String,
+
+    /// Serve an address other machines can reach without a token: anyone who reaches it
+    /// can read and write every key.
+    #[arg(long, conflicts_with = "token")]
+    no_token: bool,
 
     /// Requests answered at once (the rest wait their turn) [default: the number of cores,
     /// at least 2].
@@ -250,16 +261,23 @@ pub fn run(args: &ServeArgs, globals: &Globals) -> anyhow::Result<u8> {
     let listener =
         TcpListener::bind(&args.addr).with_context(|| format!("cannot listen on {}", args.addr))?;
     let (threads, auth) = (config.threads, config.token.is_some());
+    let bound = listener
+        .local_addr()
+        .context("cannot read the listening address")?;
+    // Checked before the database opens: nothing is served, not even for a moment.
+    if !bound.ip().is_loopback() && !auth && !args.no_token {
+        bail!(
+            "refusing to serve {bound} without a token: anyone who can reach it could read and \
+             write every key; give --token (or env LSMDB_TOKEN), or --no-token to serve it anyway"
+        );
+    }
     let running = if args.cluster.cluster {
         if globals.typed_sync() == Some(lsmdb::SyncMode::None) {
             bail!(
                 "a cluster node syncs every write before it counts as done; --sync none is not for --cluster"
             );
         }
-        let local = listener
-            .local_addr()
-            .context("cannot read the listening address")?;
-        let node_config = args.cluster.node_config(&globals.dir, local)?;
+        let node_config = args.cluster.node_config(&globals.dir, bound)?;
         let id = node_config.id;
         let node = Node::start(node_config).with_context(|| {
             format!(
