@@ -64,6 +64,8 @@ pub(crate) struct ClientConnection {
     line: Vec<u8>,
     /// This connection among those a graceful shutdown looks at.
     registration: Option<Registration>,
+    /// Whether a request has been read on this connection yet.
+    kept_alive: bool,
 }
 
 /// What the connections' threads share.
@@ -165,6 +167,7 @@ impl ClientConnection {
             config,
             line: Vec::with_capacity(256),
             registration,
+            kept_alive: false,
         })
     }
 
@@ -187,13 +190,23 @@ impl ClientConnection {
         // quietly as other servers do.
         self.reader.get_mut().set_deadline(None);
         if self.reader.buffer().is_empty() {
-            // A peek, not a read: until the request is counted in progress its first bytes
-            // stay in the socket, where a graceful shutdown sees them (`util/waiting.rs`).
-            match self.reader.get_mut().peek(&mut [0u8]) {
+            let arrived = if self.kept_alive {
+                // A request sent on an idle kept-alive connection just as the server closes
+                // it is the race every HTTP client must expect (RFC 9112 9.3.1); a peek
+                // before each such request cost up to a fifth of GET throughput.
+                self.reader.fill_buf().map(|buffered| buffered.len())
+            } else {
+                // A peek, not a read: until the first request is counted in progress its
+                // bytes stay in the socket, where a graceful shutdown sees them
+                // (`util/waiting.rs`).
+                self.reader.get_mut().peek(&mut [0u8])
+            };
+            match arrived {
                 Ok(n) if n > 0 => {}
                 _ => return Err(Ending::Quiet),
             }
         }
+        self.kept_alive = true;
         let shared = Arc::clone(&self.shared);
         let _busy = InProgress::new(&shared.in_progress);
         // Dropped before `_busy`: waiting again before the request stops counting.
