@@ -55,6 +55,9 @@ const LINGER_BYTES: usize = 64 * 1024;
 const LINGER_TIME: Duration = Duration::from_secs(1);
 
 pub(crate) struct ClientConnection {
+    /// This connection among those a graceful shutdown looks at; first, so that it is
+    /// dropped before the socket closes (`util/waiting.rs`).
+    registration: Registration,
     reader: BufReader<DeadlineStream>,
     writer: BufWriter<DeadlineStream>,
     remote_addr: Option<SocketAddr>,
@@ -62,8 +65,6 @@ pub(crate) struct ClientConnection {
     config: Arc<ConnectionConfig>,
     /// Scratch space for the line being read.
     line: Vec<u8>,
-    /// This connection among those a graceful shutdown looks at.
-    registration: Option<Registration>,
     /// Whether a request has been read on this connection yet.
     kept_alive: bool,
 }
@@ -151,22 +152,31 @@ impl ClientConnection {
     pub(crate) fn new(
         mut conn: Connection,
         shared: Arc<Shared>,
-        registration: Option<Registration>,
+        registration: Registration,
     ) -> io::Result<ClientConnection> {
         // lsmdb patch: upstream unwrapped the address, panicking the connection's thread
         // when the peer was gone before it could be read.
-        let remote_addr = conn.peer_addr()?;
-        let write_half = conn.try_clone()?;
+        let halves = conn
+            .peer_addr()
+            .and_then(|remote_addr| Ok((remote_addr, conn.try_clone()?)));
+        let (remote_addr, write_half) = match halves {
+            Ok(halves) => halves,
+            Err(e) => {
+                // Before `conn` closes, as `util/waiting.rs` requires.
+                drop(registration);
+                return Err(e);
+            }
+        };
         let config = Arc::clone(&shared.config);
         let per_call = config.idle_timeout;
         Ok(ClientConnection {
+            registration,
             reader: BufReader::with_capacity(8 * 1024, DeadlineStream::new(conn, per_call)),
             writer: BufWriter::with_capacity(8 * 1024, DeadlineStream::new(write_half, per_call)),
             remote_addr,
             shared,
             config,
             line: Vec::with_capacity(256),
-            registration,
             kept_alive: false,
         })
     }
@@ -210,7 +220,7 @@ impl ClientConnection {
         let shared = Arc::clone(&self.shared);
         let _busy = InProgress::new(&shared.in_progress);
         // Dropped before `_busy`: waiting again before the request stops counting.
-        let _marked = self.registration.as_ref().map(Registration::busy);
+        let _marked = self.registration.busy();
         let head_deadline = Instant::now() + self.config.head_timeout;
         self.reader.get_mut().set_deadline(Some(head_deadline));
         let head = self.read_head()?;

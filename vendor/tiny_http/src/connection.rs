@@ -134,47 +134,23 @@ impl Connection {
     /// lsmdb patch: waits (as a read would, up to the read timeout) until the peer has sent
     /// something or closed, and says how many bytes are there, leaving them in the socket.
     pub(crate) fn peek(&self, buf: &mut [u8]) -> std::io::Result<usize> {
-        self.recv_peek(buf, 0)
-    }
-
-    /// lsmdb patch: whether bytes the peer sent wait unread in the socket, without waiting
-    /// and without touching the socket's blocking mode (which its reader shares).
-    pub(crate) fn has_unread_bytes(&self) -> bool {
         #[cfg(unix)]
-        return matches!(self.recv_peek(&mut [0u8], libc::MSG_DONTWAIT), Ok(n) if n > 0);
+        return recv_peek(self.socket_id(), buf, 0);
         #[cfg(not(unix))]
-        return false;
-    }
-
-    #[cfg(unix)]
-    #[allow(unsafe_code)]
-    fn recv_peek(&self, buf: &mut [u8], flags: libc::c_int) -> std::io::Result<usize> {
-        use std::os::unix::io::AsRawFd;
-        let fd = match self {
-            Self::Tcp(s) => s.as_raw_fd(),
-            Self::Unix(s) => s.as_raw_fd(),
-        };
-        // SAFETY: `fd` is this connection's open socket for the duration of the call, and
-        // `buf` is valid for `buf.len()` bytes of writes.
-        let n = unsafe {
-            libc::recv(
-                fd,
-                buf.as_mut_ptr().cast(),
-                buf.len(),
-                libc::MSG_PEEK | flags,
-            )
-        };
-        if n < 0 {
-            Err(std::io::Error::last_os_error())
-        } else {
-            Ok(n as usize)
-        }
-    }
-
-    #[cfg(not(unix))]
-    fn recv_peek(&self, buf: &mut [u8], _flags: i32) -> std::io::Result<usize> {
-        match self {
+        return match self {
             Self::Tcp(s) => s.peek(buf),
+        };
+    }
+
+    /// lsmdb patch: the socket's descriptor, for `has_unread_bytes`.
+    pub(crate) fn socket_id(&self) -> SocketId {
+        #[cfg(unix)]
+        {
+            use std::os::unix::io::AsRawFd;
+            match self {
+                Self::Tcp(s) => s.as_raw_fd(),
+                Self::Unix(s) => s.as_raw_fd(),
+            }
         }
     }
 
@@ -186,6 +162,43 @@ impl Connection {
         }
     }
 }
+
+/// A connection's socket as `has_unread_bytes` finds it again (lsmdb patch 28).
+#[cfg(unix)]
+pub(crate) type SocketId = std::os::unix::io::RawFd;
+#[cfg(not(unix))]
+pub(crate) type SocketId = ();
+
+/// lsmdb patch: whether bytes the peer sent wait unread in `socket`, without waiting and
+/// without touching its blocking mode (which its reader shares). The caller keeps the
+/// socket open for the duration of the call.
+pub(crate) fn has_unread_bytes(socket: SocketId) -> bool {
+    #[cfg(unix)]
+    return matches!(recv_peek(socket, &mut [0u8], libc::MSG_DONTWAIT), Ok(n) if n > 0);
+    #[cfg(not(unix))]
+    return false;
+}
+
+#[cfg(unix)]
+#[allow(unsafe_code)]
+fn recv_peek(fd: SocketId, buf: &mut [u8], flags: libc::c_int) -> std::io::Result<usize> {
+    // SAFETY: the callers keep `fd` open for the duration of the call (see
+    // `util/waiting.rs`), and `buf` is valid for `buf.len()` bytes of writes.
+    let n = unsafe {
+        libc::recv(
+            fd,
+            buf.as_mut_ptr().cast(),
+            buf.len(),
+            libc::MSG_PEEK | flags,
+        )
+    };
+    if n < 0 {
+        Err(std::io::Error::last_os_error())
+    } else {
+        Ok(n as usize)
+    }
+}
+
 impl From<TcpStream> for Connection {
     fn from(s: TcpStream) -> Self {
         Self::Tcp(s)

@@ -419,12 +419,10 @@ impl Server {
 
 /// An accepted connection on its way to a thread; `live` counts it until it ends.
 struct Accepted {
+    /// First: dropped before `conn` closes (`util/waiting.rs`).
+    registration: Registration,
     conn: Connection,
     live: Live,
-    /// None when the socket could not be copied (no file descriptor left): the connection
-    /// is served, but a request on it that no thread has begun to read when a graceful
-    /// shutdown starts may go unanswered.
-    registration: Option<Registration>,
 }
 
 /// One connection counted in `Accepting::live` for as long as this lives.
@@ -493,7 +491,7 @@ impl Accepting {
             return self.refuse(conn, message);
         }
         self.live.fetch_add(1, AcqRel);
-        let registration = Waiting::register(&self.waiting, &conn).ok();
+        let registration = Waiting::register(&self.waiting, &conn);
         let accepted = Accepted {
             conn,
             live: Live(Arc::clone(&self.live)),

@@ -6,13 +6,18 @@
 //! before the shutdown and deserves a reply. The connection's thread peeks rather than reads
 //! until the request is counted in progress, so the request's first bytes stay in the
 //! socket, where `Waiting::arrived` finds them.
+//!
+//! A registration names the connection's socket by its descriptor, not by a copy of it (a
+//! copy would cost every connection a third descriptor). So it must go before the socket
+//! closes: it is the first field of `Accepted` and `ClientConnection` (fields drop in
+//! order), removal takes the map's lock, and `arrived` peeks under that lock, so a peek
+//! never reaches a closed descriptor or one reused for another file.
 
 use std::collections::HashMap;
-use std::io;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use crate::connection::Connection;
+use crate::connection::{has_unread_bytes, Connection, SocketId};
 
 #[derive(Default)]
 pub(crate) struct Waiting {
@@ -20,10 +25,9 @@ pub(crate) struct Waiting {
     open: Mutex<HashMap<u64, Arc<Watch>>>,
 }
 
-/// A copy of a connection's socket (so that peeking never races with its closing) and
-/// whether it waits for a request.
+/// A connection's socket and whether it waits for a request.
 struct Watch {
-    socket: Connection,
+    socket: SocketId,
     waiting: AtomicBool,
 }
 
@@ -47,26 +51,26 @@ impl Waiting {
     }
 
     /// Adds `conn` as waiting for its first request.
-    pub(crate) fn register(all: &Arc<Waiting>, conn: &Connection) -> io::Result<Registration> {
+    pub(crate) fn register(all: &Arc<Waiting>, conn: &Connection) -> Registration {
         let watch = Arc::new(Watch {
-            socket: conn.try_clone()?,
+            socket: conn.socket_id(),
             waiting: AtomicBool::new(true),
         });
         let id = all.next_id.fetch_add(1, Ordering::Relaxed);
         all.open().insert(id, Arc::clone(&watch));
-        Ok(Registration {
+        Registration {
             id,
             watch,
             all: Arc::clone(all),
-        })
+        }
     }
 
     /// Connections waiting for a request whose first bytes have arrived unread.
     pub(crate) fn arrived(&self) -> usize {
-        let watches: Vec<Arc<Watch>> = self.open().values().cloned().collect();
-        watches
-            .iter()
-            .filter(|w| w.waiting.load(Ordering::Acquire) && w.socket.has_unread_bytes())
+        // Under the lock: no registered socket closes meanwhile.
+        self.open()
+            .values()
+            .filter(|w| w.waiting.load(Ordering::Acquire) && has_unread_bytes(w.socket))
             .count()
     }
 }
@@ -120,8 +124,8 @@ mod tests {
         let all = Arc::new(Waiting::default());
         let (quiet_client, quiet) = pair();
         let (mut client, conn) = pair();
-        let _quiet = Waiting::register(&all, &quiet).unwrap();
-        let registration = Waiting::register(&all, &conn).unwrap();
+        let _quiet = Waiting::register(&all, &quiet);
+        let registration = Waiting::register(&all, &conn);
         assert_eq!(all.arrived(), 0, "nothing sent yet");
 
         client.write_all(b"GET / HTTP/1.1\r\n").unwrap();
