@@ -384,6 +384,8 @@ impl Server {
     /// Requests that have arrived and are not yet answered (lsmdb patch): what a graceful
     /// shutdown waits for. A request counts from its first byte's arrival, also while its
     /// connection waits for a thread to read it; idle keep-alive connections do not count.
+    /// A request turning from arrived to in progress as it is counted may count twice, never
+    /// not at all: a shutdown waiting for 0 waits at most a moment longer.
     pub fn requests_in_progress(&self) -> usize {
         // In this order: a connection is marked busy only after its request is counted in
         // progress (`util/waiting.rs`).
@@ -611,10 +613,14 @@ mod tests {
             })
             .collect();
         server.stop_accepting();
-        assert_eq!(
-            server.requests_in_progress(),
-            CLIENTS,
-            "every request sent before the close is waited for, read or not"
+        // At least once each: a request turning from arrived to in progress at the moment
+        // of the count is seen as both (never as neither), which only makes a shutdown wait
+        // a moment longer.
+        let counted = server.requests_in_progress();
+        assert!(
+            (CLIENTS..=2 * CLIENTS).contains(&counted),
+            "every request sent before the close is waited for, read or not: {}",
+            counted
         );
         assert!(TcpStream::connect(addr).is_err(), "nothing new is accepted");
         for _ in 0..CLIENTS {
@@ -629,5 +635,11 @@ mod tests {
             assert!(reply.starts_with("HTTP/1.1 200"), "{}", reply);
             assert!(reply.ends_with("answered"), "{}", reply);
         }
+        // Nothing stays counted once every request is answered.
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while server.requests_in_progress() > 0 && std::time::Instant::now() < deadline {
+            thread::sleep(Duration::from_millis(5));
+        }
+        assert_eq!(server.requests_in_progress(), 0);
     }
 }
